@@ -1,0 +1,34 @@
+# Shipyard: `make demo` and `make test` set everything up on a fresh machine with only Python.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEPS := $(VENV)/.deps-installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test bench lint clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+# Reinstall only when the declared dependencies change.
+$(DEPS): pyproject.toml constraints.txt | $(PY)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+demo: $(DEPS)
+	$(PY) examples/demo.py
+
+test: $(DEPS)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(DEPS)
+	$(PY) benchmarks/tracking.py
+
+lint: $(DEPS)
+	$(VENV)/bin/ruff check src tests benchmarks examples
+	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/.peers benchmarks/.work

@@ -1,0 +1,92 @@
+"""The one exception tree of Shipyard.
+
+Every error a user can meet derives from :class:`ShipyardError` and also from the builtin
+that matches it, so ``except LookupError`` keeps working for callers who do not know us::
+
+    ShipyardError                      (Exception)
+    ├── InvalidInput                   (ValueError)   the caller asked for something malformed
+    │   ├── ConfigError                               shipyard.toml or environment is wrong
+    │   ├── InvalidArtifactName                       a logical artifact name is unsafe
+    │   └── InvalidFilter                             a search filter or order does not parse
+    ├── NotFound                       (LookupError)  an experiment, run or artifact is missing
+    ├── Conflict                       (ValueError)   the request contradicts stored state
+    └── StoreError                     (RuntimeError) the database or artifact store failed
+        └── ArtifactCorrupted                         a blob's bytes no longer match its digest
+
+Errors raised by SQLAlchemy, fsspec or an object store are translated into these where they
+enter Shipyard; they never leak to the user. Each class carries a stable ``code`` and every
+message says what was wrong and how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ArtifactCorrupted",
+    "ConfigError",
+    "Conflict",
+    "InvalidArtifactName",
+    "InvalidFilter",
+    "InvalidInput",
+    "NotFound",
+    "ShipyardError",
+    "StoreError",
+]
+
+
+class ShipyardError(Exception):
+    """Root of every error Shipyard raises on purpose."""
+
+    code = "shipyard_error"
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        self.message = message
+        self.hint = hint
+        super().__init__(f"{message} {hint}" if hint else message)
+
+
+class InvalidInput(ShipyardError, ValueError):
+    """The caller's input is malformed; fixing the input fixes the problem."""
+
+    code = "invalid_input"
+
+
+class ConfigError(InvalidInput):
+    """The workspace configuration (``shipyard.toml`` or environment) is wrong."""
+
+    code = "config_error"
+
+
+class InvalidArtifactName(InvalidInput):
+    """A logical artifact name could escape its run or be read two ways."""
+
+    code = "invalid_artifact_name"
+
+
+class InvalidFilter(InvalidInput):
+    """A search filter or order-by clause does not parse."""
+
+    code = "invalid_filter"
+
+
+class NotFound(ShipyardError, LookupError):
+    """An experiment, run or artifact that was asked for does not exist."""
+
+    code = "not_found"
+
+
+class Conflict(ShipyardError, ValueError):
+    """The request contradicts what is already stored (e.g. changing a logged param)."""
+
+    code = "conflict"
+
+
+class StoreError(ShipyardError, RuntimeError):
+    """The metadata database or the artifact store failed underneath us."""
+
+    code = "store_error"
+
+
+class ArtifactCorrupted(StoreError):
+    """A stored blob no longer hashes to its digest: it is reported, never returned."""
+
+    code = "artifact_corrupted"

@@ -1,0 +1,60 @@
+"""Bring a metadata database to the newest schema, safely from many processes at once."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shipyard.store._db import Database
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Connection
+
+__all__ = ["head_revision", "upgrade"]
+
+_SCRIPT_LOCATION = "shipyard.store:migrations"
+_PG_LOCK_KEY = 0x5348_4950  # "SHIP": one advisory lock serialises migrations on PostgreSQL
+
+
+def _config() -> Config:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", _SCRIPT_LOCATION)
+    return config
+
+
+def head_revision() -> str:
+    """The newest revision shipped with this version of Shipyard."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _current_revision(conn: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade(db: Database) -> None:
+    """Migrate ``db`` to head. Concurrent callers wait for each other; only one migrates."""
+    head = head_revision()
+    if db.read(_current_revision) == head:
+        return
+
+    def migrate(conn: Connection) -> None:
+        # SQLite: this transaction began IMMEDIATE, so it already holds the write lock.
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+        if _current_revision(conn) == head:
+            return
+        from alembic import command
+
+        config = _config()
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+    db.write(migrate)

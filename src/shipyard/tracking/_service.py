@@ -1,0 +1,494 @@
+"""Tracking as a service over a workspace's stores: experiments, runs and what they log.
+
+Everything that touches the database or the artifact store for tracking goes through here;
+the user-facing :class:`~shipyard.tracking.Run` and the CLI are thin layers on top.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from shipyard.core.errors import Conflict, InvalidInput, NotFound
+from shipyard.core.ids import new_id
+from shipyard.store import BlobRef, Store, safe_destination, validate_artifact_name
+from shipyard.store._schema import artifacts, latest_metrics, metric_chunks, params, runs, tags
+from shipyard.store._schema import experiments as experiments_table
+from shipyard.tracking import _search
+from shipyard.tracking._chunks import unpack_chunk
+from shipyard.tracking._environment import capture_environment
+from shipyard.tracking._records import (
+    ArtifactRecord,
+    ExperimentRecord,
+    MetricPoint,
+    RunPage,
+    RunRecord,
+    RunStatus,
+)
+from shipyard.tracking._writer import MetricRow, MetricWriter
+
+__all__ = ["TrackingService", "now_ms"]
+
+_CHUNK = 900  # stays under SQLite's bound-parameter limit
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _insert(conn: Connection, table: sa.Table) -> Any:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class TrackingService:
+    """Experiments, runs, params, metrics, tags and artifacts of one workspace."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._writer: MetricWriter | None = None
+        self._writer_pid = 0
+        self._lock = threading.Lock()
+        self._experiment_cache: dict[str, int] = {}  # experiments are never renamed or deleted
+
+    # -- metric writer ---------------------------------------------------------------------
+    @property
+    def writer(self) -> MetricWriter:
+        """This process's metric writer (a forked child gets its own)."""
+        if self._writer is None or self._writer_pid != os.getpid():
+            with self._lock:
+                if self._writer is None or self._writer_pid != os.getpid():
+                    self._writer = MetricWriter(self.store.db)
+                    self._writer_pid = os.getpid()
+                    atexit.register(self._writer.close)
+        return self._writer
+
+    def flush(self) -> None:
+        """Make every metric value logged so far durable."""
+        if self._writer is not None and self._writer_pid == os.getpid():
+            self._writer.flush()
+
+    def enqueue_metrics(self, rows: Sequence[MetricRow]) -> None:
+        self.writer.add_many(rows)
+
+    # -- experiments -----------------------------------------------------------------------
+    def get_or_create_experiment(self, name: str) -> int:
+        if name in self._experiment_cache:
+            return self._experiment_cache[name]
+        select = sa.select(experiments_table.c.id).where(experiments_table.c.name == name)
+
+        def create(conn: Connection) -> int:
+            stmt = _insert(conn, experiments_table).values(name=name, created_ms=now_ms())
+            conn.execute(stmt.on_conflict_do_nothing(index_elements=[experiments_table.c.name]))
+            return int(conn.execute(select).scalar_one())
+
+        found = self.store.db.read(lambda conn: conn.execute(select).scalar_one_or_none())
+        self._experiment_cache[name] = (
+            int(found) if found is not None else self.store.db.write(create)
+        )
+        return self._experiment_cache[name]
+
+    def list_experiments(self) -> list[ExperimentRecord]:
+        counts = (
+            sa.select(runs.c.experiment_id, sa.func.count().label("n"))
+            .group_by(runs.c.experiment_id)
+            .subquery()
+        )
+        query = (
+            sa.select(experiments_table, sa.func.coalesce(counts.c.n, 0))
+            .outerjoin(counts, counts.c.experiment_id == experiments_table.c.id)
+            .order_by(experiments_table.c.name)
+        )
+        rows = self.store.db.read(lambda conn: conn.execute(query).all())
+        return [ExperimentRecord(r.id, r.name, r.created_ms, int(r[-1])) for r in rows]
+
+    def _experiment_ids(self, conn: Connection, names: Sequence[str]) -> dict[int, str]:
+        found = dict(
+            conn.execute(
+                sa.select(experiments_table.c.id, experiments_table.c.name).where(
+                    experiments_table.c.name.in_(names)
+                )
+            ).all()
+        )
+        missing = sorted(set(names) - set(found.values()))
+        if missing:
+            known = conn.execute(sa.select(experiments_table.c.name).limit(20)).scalars().all()
+            raise NotFound(
+                f"No experiment named {', '.join(map(repr, missing))}.",
+                hint=f"Known experiments: {', '.join(known) or 'none yet'}.",
+            )
+        return found
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(
+        self,
+        experiment: str,
+        name: str | None = None,
+        *,
+        parent_id: str | None = None,
+        initial_tags: Mapping[str, str] | None = None,
+    ) -> RunRecord:
+        """Record a new RUNNING run (and its first tags) in one transaction."""
+        experiment_id = self.get_or_create_experiment(experiment)
+        run_id = new_id()
+        env = capture_environment()
+        record = RunRecord(
+            id=run_id,
+            experiment=experiment,
+            name=name or f"run-{run_id[-6:].lower()}",
+            status=RunStatus.RUNNING,
+            start_ms=now_ms(),
+            end_ms=None,
+            parent_id=parent_id,
+            tags=dict(initial_tags or {}),
+            environment=env,
+        )
+
+        def work(conn: Connection) -> None:
+            if parent_id is not None:
+                self._require_run(conn, parent_id)
+            conn.execute(
+                runs.insert().values(
+                    id=run_id,
+                    experiment_id=experiment_id,
+                    parent_id=parent_id,
+                    name=record.name,
+                    status=record.status,
+                    start_ms=record.start_ms,
+                    **env,
+                )
+            )
+            if record.tags:
+                conn.execute(
+                    tags.insert(),
+                    [{"run_id": run_id, "key": k, "value": v} for k, v in record.tags.items()],
+                )
+
+        self.store.db.write(work)
+        return record
+
+    def end_run(
+        self, run_id: str, status: str = RunStatus.FINISHED, error: str | None = None
+    ) -> None:
+        """Mark a run ended; metrics logged before are flushed first."""
+        if status not in RunStatus.ENDED:
+            raise InvalidInput(
+                f"Invalid end status {status!r}.", hint=f"Use one of {', '.join(RunStatus.ENDED)}."
+            )
+        self.flush()
+        self.store.db.write(
+            lambda conn: conn.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(status=status, end_ms=now_ms(), error=error)
+            )
+        )
+
+    def log_params(self, run_id: str, values: Mapping[str, str]) -> None:
+        """Params are write-once: logging a key again with another value is a conflict."""
+        if not values:
+            return
+
+        def work(conn: Connection) -> None:
+            stmt = _insert(conn, params).on_conflict_do_nothing(
+                index_elements=[params.c.run_id, params.c.key]
+            )
+            conn.execute(
+                stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+            )
+            stored = dict(
+                conn.execute(
+                    sa.select(params.c.key, params.c.value).where(
+                        params.c.run_id == run_id, params.c.key.in_(list(values))
+                    )
+                ).all()
+            )
+            changed = {k: (stored[k], v) for k, v in values.items() if stored.get(k) != v}
+            if changed:
+                key, (old, new) = next(iter(changed.items()))
+                raise Conflict(
+                    f"Param {key!r} of run {run_id} is already {old!r}; "
+                    f"cannot change it to {new!r}.",
+                    hint="Params are immutable: start a new run, or log it as a tag or metric.",
+                )
+
+        self._write_to_run(run_id, work)
+
+    def set_tags(self, run_id: str, values: Mapping[str, str]) -> None:
+        if not values:
+            return
+
+        def work(conn: Connection) -> None:
+            stmt = _insert(conn, tags)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=[tags.c.run_id, tags.c.key], set_={"value": stmt.excluded.value}
+            )
+            conn.execute(
+                stmt, [{"run_id": run_id, "key": k, "value": v} for k, v in values.items()]
+            )
+
+        self._write_to_run(run_id, work)
+
+    def _write_to_run(self, run_id: str, work: Any) -> None:
+        def checked(conn: Connection) -> None:
+            self._require_run(conn, run_id)
+            work(conn)
+
+        self.store.db.write(checked)
+
+    def _require_run(self, conn: Connection, run_id: str) -> None:
+        if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+            raise NotFound(
+                f"No run with id {run_id!r}.", hint="List runs with: shipyard runs list."
+            )
+
+    # -- reading runs ----------------------------------------------------------------------
+    def resolve_run_id(self, run_id: str) -> str:
+        """Accept a full id or a unique prefix of at least 6 characters."""
+        run_id = run_id.strip().upper()
+        if len(run_id) == 26:
+            return run_id
+        if len(run_id) < 6:
+            raise InvalidInput(
+                f"Run id {run_id!r} is too short.",
+                hint="Give the full id or at least 6 characters.",
+            )
+        matches = self.store.db.read(
+            lambda conn: (
+                conn.execute(sa.select(runs.c.id).where(runs.c.id.startswith(run_id)).limit(2))
+                .scalars()
+                .all()
+            )
+        )
+        if len(matches) == 1:
+            return str(matches[0])
+        if not matches:
+            raise NotFound(
+                f"No run id starts with {run_id!r}.", hint="List runs with: shipyard runs list."
+            )
+        raise InvalidInput(f"Run id prefix {run_id!r} is ambiguous.", hint="Give more characters.")
+
+    def get_run(self, run_id: str) -> RunRecord:
+        run_id = self.resolve_run_id(run_id)
+
+        def work(conn: Connection) -> list[RunRecord]:
+            rows = conn.execute(sa.select(runs).where(runs.c.id == run_id)).all()
+            return self._hydrate(conn, rows)
+
+        found = self.store.db.read(work)
+        if not found:
+            raise NotFound(
+                f"No run with id {run_id!r}.", hint="List runs with: shipyard runs list."
+            )
+        return found[0]
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        """Every value logged for ``key``, ordered by step (ties in logging order)."""
+        run_id = self.resolve_run_id(run_id)
+        query = (
+            sa.select(metric_chunks.c.steps, metric_chunks.c.timestamps, metric_chunks.c["values"])
+            .where(metric_chunks.c.run_id == run_id, metric_chunks.c.key == key)
+            .order_by(metric_chunks.c.id)
+        )
+        chunks = self.store.db.read(lambda conn: conn.execute(query).all())
+        points = [point for chunk in chunks for point in unpack_chunk(*chunk)]
+        points.sort(key=lambda point: point[0])  # stable: same-step values keep their order
+        return [MetricPoint(step, value, stamp) for step, value, stamp in points]
+
+    def search_runs(
+        self,
+        experiment: str | Sequence[str] | None = None,
+        filter: str | None = None,
+        order_by: Sequence[str] | None = None,
+        limit: int = 100,
+        page_token: str | None = None,
+    ) -> RunPage:
+        """Runs of the given experiments (all when None) matching ``filter``, one page."""
+        limit = _search.validate_limit(limit)
+        offset = _search.decode_page_token(page_token)
+        names = [experiment] if isinstance(experiment, str) else experiment
+
+        def work(conn: Connection) -> list[RunRecord]:
+            if names is None:
+                ids = list(conn.execute(sa.select(experiments_table.c.id)).scalars())
+            else:
+                ids = list(self._experiment_ids(conn, list(names)))
+            query = _search.build_search_query(ids, filter, order_by, limit + 1, offset)
+            return self._hydrate(conn, conn.execute(query).all())
+
+        found = self.store.db.read(work)
+        token = _search.encode_page_token(offset + limit) if len(found) > limit else None
+        return RunPage(found[:limit], token)
+
+    def _hydrate(self, conn: Connection, rows: Sequence[Any]) -> list[RunRecord]:
+        """Attach params, latest metrics, tags and experiment names to run rows in bulk."""
+        ids = [row.id for row in rows]
+        by_run: dict[str, dict[str, dict[str, Any]]] = {
+            i: {"params": {}, "metrics": {}, "tags": {}} for i in ids
+        }
+        for chunk in _chunks(ids):
+            for kind, table, column in (
+                ("params", params, params.c.value),
+                ("tags", tags, tags.c.value),
+                ("metrics", latest_metrics, latest_metrics.c.value),
+            ):
+                query = sa.select(table.c.run_id, table.c.key, column).where(
+                    table.c.run_id.in_(chunk)
+                )
+                for run_id, key, value in conn.execute(query):
+                    by_run[run_id][kind][key] = _float(value) if kind == "metrics" else value
+        names = dict(
+            conn.execute(
+                sa.select(experiments_table.c.id, experiments_table.c.name).where(
+                    experiments_table.c.id.in_({row.experiment_id for row in rows})
+                )
+            ).all()
+        )
+        return [
+            RunRecord(
+                id=row.id,
+                experiment=names[row.experiment_id],
+                name=row.name,
+                status=row.status,
+                start_ms=row.start_ms,
+                end_ms=row.end_ms,
+                parent_id=row.parent_id,
+                error=row.error,
+                params=by_run[row.id]["params"],
+                metrics=by_run[row.id]["metrics"],
+                tags=by_run[row.id]["tags"],
+                environment={
+                    "git_commit": row.git_commit,
+                    "git_dirty": row.git_dirty,
+                    "python_version": row.python_version,
+                    "packages": row.packages or {},
+                    "host": row.host,
+                    "user": row.user,
+                },
+            )
+            for row in rows
+        ]
+
+    # -- artifacts -------------------------------------------------------------------------
+    def log_artifact_bytes(self, run_id: str, name: str, data: bytes) -> ArtifactRecord:
+        name = validate_artifact_name(name)
+        return self._record_artifact(run_id, name, self.store.blobs.put_bytes(data))
+
+    def log_artifact_path(
+        self, run_id: str, path: Path, name: str | None = None
+    ) -> list[ArtifactRecord]:
+        """Log a file, or every file under a folder, refusing symlinks anywhere."""
+        if path.is_symlink():
+            raise InvalidInput(f"{path} is a symlink.", hint="Log the file it points to instead.")
+        if path.is_file():
+            target = validate_artifact_name(name or path.name)
+            return [self._record_artifact(run_id, target, self.store.blobs.put_file(path))]
+        if not path.is_dir():
+            raise NotFound(f"No file or folder at {path}.", hint="Check the path.")
+        prefix = validate_artifact_name(name or path.name)
+        files = sorted(p for p in path.rglob("*") if p.is_symlink() or p.is_file())
+        for file in files:
+            if file.is_symlink():
+                raise InvalidInput(
+                    f"{file} is a symlink; folders with symlinks are not logged.",
+                    hint="Replace the link with the file itself.",
+                )
+        return [
+            self._record_artifact(
+                run_id,
+                validate_artifact_name(f"{prefix}/{file.relative_to(path).as_posix()}"),
+                self.store.blobs.put_file(file),
+            )
+            for file in files
+        ]
+
+    def _record_artifact(self, run_id: str, name: str, blob: BlobRef) -> ArtifactRecord:
+        record = ArtifactRecord(name, blob.digest, blob.size, now_ms())
+
+        def work(conn: Connection) -> None:
+            stmt = _insert(conn, artifacts).on_conflict_do_nothing(
+                index_elements=[artifacts.c.run_id, artifacts.c.name]
+            )
+            conn.execute(stmt.values(run_id=run_id, **record.__dict__))
+            stored = conn.execute(
+                sa.select(artifacts.c.digest).where(
+                    artifacts.c.run_id == run_id, artifacts.c.name == name
+                )
+            ).scalar_one()
+            if stored != blob.digest:
+                raise Conflict(
+                    f"Run {run_id} already has a different artifact named {name!r}.",
+                    hint="Artifacts are immutable: log the new content under another name.",
+                )
+
+        self._write_to_run(run_id, work)
+        return record
+
+    def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
+        run_id = self.resolve_run_id(run_id)
+
+        def work(conn: Connection) -> list[ArtifactRecord]:
+            self._require_run(conn, run_id)
+            query = (
+                sa.select(
+                    artifacts.c.name, artifacts.c.digest, artifacts.c.size, artifacts.c.created_ms
+                )
+                .where(artifacts.c.run_id == run_id)
+                .order_by(artifacts.c.name)
+            )
+            return [ArtifactRecord(*row) for row in conn.execute(query)]
+
+        return self.store.db.read(work)
+
+    def _artifact(self, run_id: str, name: str) -> ArtifactRecord:
+        name = validate_artifact_name(name)
+        for record in self.list_artifacts(run_id):
+            if record.name == name:
+                return record
+        raise NotFound(
+            f"Run {run_id} has no artifact named {name!r}.",
+            hint=f"List them with: shipyard artifacts list {run_id}.",
+        )
+
+    def get_artifact(self, run_id: str, name: str) -> bytes:
+        """The verified bytes of one artifact."""
+        return self.store.blobs.get_bytes(self._artifact(run_id, name).digest)
+
+    def download_artifacts(self, run_id: str, dest: Path, name: str | None = None) -> list[Path]:
+        """Copy one artifact, a folder of them (``name`` as prefix) or all into ``dest``."""
+        records = self.list_artifacts(run_id)
+        if name is not None:
+            name = validate_artifact_name(name)
+            records = [r for r in records if r.name == name or r.name.startswith(name + "/")]
+            if not records:
+                raise NotFound(
+                    f"Run {run_id} has no artifact named {name!r}.",
+                    hint=f"List them with: shipyard artifacts list {run_id}.",
+                )
+        dest.mkdir(parents=True, exist_ok=True)
+        written = []
+        for record in records:
+            target = safe_destination(dest, record.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            safe_destination(dest, record.name)  # re-check: mkdir must not have met a new link
+            self.store.blobs.copy_to(record.digest, target)
+            written.append(target)
+        return written
+
+
+def _float(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
