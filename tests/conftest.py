@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,11 +45,68 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+def workspace(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A workspace folder wired to ``db_url`` through the environment, as a user would."""
+    from shipyard.tracking import close_workspaces
+
     root = tmp_path / "ws"
     root.mkdir()
     monkeypatch.setenv("SHIPYARD_HOME", str(root))
     monkeypatch.setenv("SHIPYARD_DB_URL", db_url)
     monkeypatch.delenv("SHIPYARD_ARTIFACTS", raising=False)
-    return root
+    yield root
+    close_workspaces()
+
+
+StoreLocation = tuple[str, dict[str, Any]]
+
+BUCKET = "shipyard-tests"
+
+_FAKE_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    # Never reach for real credentials or the EC2 metadata service from a test.
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_CONFIG_FILE": "/nonexistent",
+    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+}
+
+
+@pytest.fixture(scope="session")
+def s3_location() -> Iterator[StoreLocation]:
+    """``("s3://bucket/prefix", storage_options)`` on a moto S3 server on a free local port."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    with pytest.MonkeyPatch.context() as env:
+        for name, value in _FAKE_AWS_ENV.items():
+            env.setenv(name, value)
+        env.delenv("AWS_PROFILE", raising=False)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        server.start()
+        try:
+            host, port = server.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
+            client = boto3.client("s3", endpoint_url=endpoint)
+            try:
+                client.create_bucket(Bucket=BUCKET)
+            finally:
+                client.close()
+            yield f"s3://{BUCKET}/prefix", {"client_kwargs": {"endpoint_url": endpoint}}
+        finally:
+            server.stop()  # werkzeug closes the listening socket as serve_forever ends
+
+
+@pytest.fixture
+def s3_client(s3_location: StoreLocation) -> Iterator[Any]:
+    """A boto3 client on the moto server, to reach behind the store's back."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_location[1]["client_kwargs"]["endpoint_url"])
+    try:
+        yield client
+    finally:
+        client.close()

@@ -1,6 +1,7 @@
 """Experiment tracking: runs with params, metrics, tags and artifacts, and run search."""
 
 from shipyard.tracking._fluent import (
+    close_workspaces,
     get_run,
     list_experiments,
     log_artifact,
@@ -36,6 +37,7 @@ __all__ = [
     "RunStatus",
     "TrackingService",
     "active_run",
+    "close_workspaces",
     "get_run",
     "list_experiments",
     "log_artifact",

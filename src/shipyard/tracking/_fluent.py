@@ -21,6 +21,7 @@ from shipyard.tracking._service import TrackingService
 from shipyard.tracking._validation import check_name, check_text_values
 
 __all__ = [
+    "close_workspaces",
     "get_run",
     "list_experiments",
     "log_artifact",
@@ -48,6 +49,18 @@ def tracking_service(workspace: str | os.PathLike[str] | None = None) -> Trackin
         if key not in _services:
             _services[key] = TrackingService(Store.open(settings))
         return _services[key]
+
+
+def close_workspaces() -> None:
+    """Flush pending metrics and close every workspace this process opened.
+
+    Call it before forking, or in tests between workspaces; the next call reopens them.
+    """
+    with _services_lock:
+        services = list(_services.values())
+        _services.clear()
+    for service in services:
+        service.close()
 
 
 def start_run(

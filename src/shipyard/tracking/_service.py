@@ -82,6 +82,16 @@ class TrackingService:
         if self._writer is not None and self._writer_pid == os.getpid():
             self._writer.flush()
 
+    def close(self) -> None:
+        """Write pending metrics, stop the writer and release database connections."""
+        try:
+            if self._writer is not None and self._writer_pid == os.getpid():
+                self._writer.close()
+                atexit.unregister(self._writer.close)
+        finally:
+            self._writer = None
+            self.store.close()
+
     def enqueue_metrics(self, rows: Sequence[MetricRow]) -> None:
         self.writer.add_many(rows)
 

@@ -1,0 +1,198 @@
+"""The tracking API end to end, on a real SQLite file and a real PostgreSQL schema."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+import pytest
+
+import shipyard as sy
+from shipyard.tracking import tracking_service
+
+
+@pytest.fixture(autouse=True)
+def _ws(workspace: Path) -> Path:
+    return workspace
+
+
+def test_a_run_records_params_metrics_tags_and_environment() -> None:
+    with sy.start_run(experiment="churn", name="baseline", tags={"team": "growth"}) as run:
+        run.log_params({"lr": 0.1, "model": "lgbm"})
+        run.log_metrics({"auc": 0.91, "loss": 0.3}, step=0)
+        run.log_metric("auc", 0.93, step=1)
+        run.set_tags({"stage": "dev"})
+    stored = sy.get_run(run.id)
+    assert stored.status == "FINISHED"
+    assert stored.name == "baseline" and stored.experiment == "churn"
+    assert stored.params == {"lr": "0.1", "model": "lgbm"}
+    assert stored.metrics == {"auc": 0.93, "loss": 0.3}
+    assert stored.tags == {"team": "growth", "stage": "dev"}
+    assert stored.end_ms is not None and stored.end_ms >= stored.start_ms
+    env = stored.environment
+    assert env["python_version"].count(".") == 2
+    assert env["packages"]["shipyard"] == sy.__version__
+    assert env["host"]
+
+
+def test_metric_history_keeps_every_value_in_step_order() -> None:
+    with sy.start_run(experiment="hist") as run:
+        for step in (2, 0, 1):
+            run.log_metric("loss", step / 10, step=step)
+        run.log_metric("acc", 0.5)
+        run.log_metric("acc", 0.6)
+        run.log_metric("weird", math.nan)
+        run.log_metric("weird", math.inf)
+    service = tracking_service()
+    assert [(p.step, p.value) for p in service.metric_history(run.id, "loss")] == [
+        (0, 0.0),
+        (1, 0.1),
+        (2, 0.2),
+    ]
+    assert [(p.step, p.value) for p in service.metric_history(run.id, "acc")] == [
+        (0, 0.5),
+        (1, 0.6),
+    ]
+    weird = [p.value for p in service.metric_history(run.id, "weird")]
+    assert math.isnan(weird[0]) and weird[1] == math.inf
+    assert sy.get_run(run.id).metrics["weird"] == math.inf
+
+
+def test_latest_metric_is_the_highest_step_not_the_last_logged() -> None:
+    with sy.start_run(experiment="latest") as run:
+        run.log_metric("auc", 0.9, step=5)
+        run.flush()
+        run.log_metric("auc", 0.1, step=1)  # a late, older value must not win
+    assert sy.get_run(run.id).metrics["auc"] == 0.9
+
+
+def test_a_block_that_raises_ends_the_run_failed_with_the_message() -> None:
+    with pytest.raises(ZeroDivisionError), sy.start_run(experiment="boom") as run:
+        run.log_metric("before", 1.0)
+        _ = 1 / 0
+    stored = sy.get_run(run.id)
+    assert stored.status == "FAILED"
+    assert stored.error == "ZeroDivisionError: division by zero"
+    assert stored.metrics == {"before": 1.0}
+    assert sy.active_run() is None
+
+
+def test_nested_runs_record_their_parent_and_share_its_experiment() -> None:
+    with sy.start_run(experiment="cv") as parent:
+        with sy.start_run(name="fold-0") as child:
+            assert sy.active_run() is child
+            sy.log_metric("auc", 0.8)  # module-level shortcut goes to the innermost run
+        assert sy.active_run() is parent
+    stored = sy.get_run(child.id)
+    assert stored.parent_id == parent.id
+    assert stored.experiment == "cv"
+    assert stored.metrics == {"auc": 0.8}
+    assert sy.get_run(parent.id).metrics == {}
+
+
+def test_each_thread_has_its_own_active_run() -> None:
+    seen: dict[str, str | None] = {}
+
+    def worker() -> None:
+        active = sy.active_run()
+        seen["thread"] = None if active is None else active.id
+
+    with sy.start_run(experiment="threads"):
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+    assert seen == {"thread": None}
+
+
+def test_run_ids_sort_by_creation_time() -> None:
+    ids = []
+    for _ in range(5):
+        with sy.start_run(experiment="order") as run:
+            ids.append(run.id)
+    assert ids == sorted(ids)
+    assert [r.id for r in sy.search_runs("order").runs] == ids[::-1]  # newest first
+
+
+def test_params_are_immutable_but_relogging_the_same_value_is_fine() -> None:
+    with sy.start_run(experiment="immutable") as run:
+        run.log_param("lr", 0.1)
+        run.log_param("lr", 0.1)
+        with pytest.raises(sy.Conflict, match=r"Param 'lr' .* already '0.1'.*'0.2'"):
+            run.log_param("lr", 0.2)
+        run.set_tag("note", "a")
+        run.set_tag("note", "b")
+    stored = sy.get_run(run.id)
+    assert stored.params == {"lr": "0.1"} and stored.tags == {"note": "b"}
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda r: r.log_metric("", 1.0), "Invalid metric key ''"),
+        (lambda r: r.log_metric("../x", 1.0), "Invalid metric key"),
+        (lambda r: r.log_metric("auc", "high"), "must be a number, got str"),
+        (lambda r: r.log_metric("auc", True), "must be a number, got bool"),
+        (lambda r: r.log_metric("auc", 1.0, step=-1), "non-negative integer"),
+        (lambda r: r.log_metric("auc", 1.0, step=1.5), "non-negative integer"),
+        (lambda r: r.log_params(["lr", 1]), "params must be given as a dict"),
+        (lambda r: r.log_params({"x": "y" * 9000}), "limit is 8000"),
+        (lambda r: r.log_artifact(b"data"), "got bytes but no name"),
+        (lambda r: r.log_artifact(123, "x"), "takes a path or bytes"),
+        (lambda r: r.log_figure(object(), "x.png"), "needs a matplotlib or plotly figure"),
+    ],
+)
+def test_bad_input_is_refused_with_a_message_that_says_why(call, message) -> None:  # type: ignore[no-untyped-def]
+    with sy.start_run(experiment="bad") as run, pytest.raises(sy.InvalidInput, match=message):
+        call(run)
+    assert sy.get_run(run.id).status == "FINISHED"  # a refused call does not break the run
+
+
+def test_shortcuts_without_an_active_run_explain_how_to_start_one() -> None:
+    with pytest.raises(sy.InvalidInput, match=r"No active run.*start_run"):
+        sy.log_metric("auc", 1.0)
+
+
+def test_search_finds_runs_by_metric_and_param_and_pages_through_them() -> None:
+    for i in range(7):
+        with sy.start_run(experiment="search") as run:
+            run.log_params({"model": "lgbm" if i % 2 else "xgb"})
+            run.log_metric("auc", i / 10)
+    page = sy.search_runs(
+        "search", filter="metrics.auc >= 0.2 and params.model = 'lgbm'", order_by="metrics.auc desc"
+    )
+    assert [r.metrics["auc"] for r in page.runs] == [0.5, 0.3]
+    seen, token = [], None
+    while True:
+        page = sy.search_runs("search", order_by=["metrics.auc"], limit=3, page_token=token)
+        seen += [r.metrics["auc"] for r in page.runs]
+        token = page.next_page_token
+        if token is None:
+            break
+    assert seen == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+
+
+def test_search_errors_point_at_the_bad_token_and_unknown_experiments() -> None:
+    with sy.start_run(experiment="known"):
+        pass
+    with pytest.raises(sy.InvalidFilter, match="position 14: expected a number"):
+        sy.search_runs("known", filter="metrics.auc >> 1")
+    with pytest.raises(sy.NotFound, match=r"No experiment named 'nope'.*Known experiments: known"):
+        sy.search_runs("nope")
+
+
+def test_experiments_are_listed_with_run_counts() -> None:
+    for name in ("a", "b", "b"):
+        with sy.start_run(experiment=name):
+            pass
+    assert [(e.name, e.run_count) for e in sy.list_experiments()] == [("a", 1), ("b", 2)]
+
+
+def test_run_ids_resolve_from_a_unique_prefix() -> None:
+    with sy.start_run(experiment="prefix") as run:
+        pass
+    assert sy.get_run(run.id[:10].lower()).id == run.id
+    with pytest.raises(sy.InvalidInput, match="too short"):
+        sy.get_run("abc")
+    with pytest.raises(sy.NotFound):
+        sy.get_run("ZZZZZZZZZZ")
