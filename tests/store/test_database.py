@@ -33,6 +33,12 @@ def test_migrations_build_exactly_the_declared_schema(db_url: str) -> None:
         db.dispose()
 
 
+def test_the_pinned_head_is_alembics_head() -> None:
+    from shipyard.store._migrate import HEAD
+
+    assert head_revision() == HEAD
+
+
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 'x.db'}")
     try:

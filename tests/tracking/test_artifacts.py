@@ -68,7 +68,9 @@ def test_identical_content_is_stored_once() -> None:
 def test_an_artifact_name_cannot_be_rebound_to_other_content() -> None:
     with sy.start_run(experiment="immutable-art") as run:
         run.log_artifact(b"v1", "model.bin")
-        with pytest.raises(sy.Conflict, match="already has a different artifact named 'model.bin'"):
+        with pytest.raises(
+            sy.Conflict, match=r"already has a different artifact named 'model\.bin'"
+        ):
             run.log_artifact(b"v2", "model.bin")
     assert tracking_service().get_artifact(run.id, "model.bin") == b"v1"
 
@@ -83,7 +85,7 @@ def test_log_figure_stores_a_real_png() -> None:
     axis.plot([0, 1], [0, 1])
     with sy.start_run(experiment="fig") as run:
         run.log_figure(figure, "plots/line.png")
-        with pytest.raises(sy.InvalidInput, match="Cannot save a matplotlib figure as 'x.txt'"):
+        with pytest.raises(sy.InvalidInput, match=r"Cannot save a matplotlib figure as 'x\.txt'"):
             run.log_figure(figure, "x.txt")
     plt.close(figure)
     assert tracking_service().get_artifact(run.id, "plots/line.png").startswith(b"\x89PNG\r\n")

@@ -17,6 +17,7 @@ app = typer.Typer(
     name="shipyard",
     help="Shipyard: track, version, train, gate, register, serve and monitor ML models.",
     no_args_is_help=True,
+    rich_markup_mode=None,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
@@ -61,29 +62,21 @@ def version(
 
 
 def main() -> None:
-    """Entry point: user mistakes print one line and exit 2; failures exit 1."""
-    debug = "--debug" in sys.argv[1:]
+    """Entry point: user mistakes print one line and exit 2; failures exit 1.
+
+    Typer (Click) reports its own usage errors with exit code 2; Shipyard's errors are
+    turned into one line here, with the traceback only under ``--debug``.
+    """
     try:
-        app(standalone_mode=False)
+        app()
     except Exception as exc:
-        sys.exit(_report(exc, debug))
-    sys.exit(0)
+        sys.exit(_report(exc, debug="--debug" in sys.argv[1:]))
 
 
 def _report(exc: Exception, debug: bool) -> int:
-    import click
-
     from shipyard.cli._output import print_error
     from shipyard.core.errors import InvalidInput, ShipyardError
 
-    if isinstance(exc, click.exceptions.Exit):
-        return exc.exit_code
-    if isinstance(exc, click.exceptions.Abort):
-        print_error("Aborted.")
-        return 1
-    if isinstance(exc, click.ClickException):
-        exc.show()
-        return exc.exit_code
     if debug:
         import traceback
 

@@ -9,7 +9,7 @@ import typer
 
 from shipyard.cli._output import fmt_ms, print_json, print_table
 
-app = typer.Typer(help="Files logged by runs.", no_args_is_help=True)
+app = typer.Typer(help="Files logged by runs.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")
@@ -46,7 +46,7 @@ def get(
     from shipyard.tracking import tracking_service
 
     service = tracking_service()
-    written = service.download_artifacts(service.resolve_run_id(run_id), output, name)
+    written = service.download_artifacts(run_id, output, name)
     if as_json:
         print_json([str(p) for p in written])
         return

@@ -8,7 +8,7 @@ import typer
 
 from shipyard.cli._output import fmt_ms, print_json, print_table
 
-app = typer.Typer(help="Experiments group runs.", no_args_is_help=True)
+app = typer.Typer(help="Experiments group runs.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")

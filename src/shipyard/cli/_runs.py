@@ -12,7 +12,9 @@ if TYPE_CHECKING:
     from shipyard.tracking import RunRecord
 
 app = typer.Typer(
-    help="Runs: what was trained, with which params, and how it scored.", no_args_is_help=True
+    help="Runs: what was trained, with which params, and how it scored.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]

@@ -10,9 +10,12 @@ if TYPE_CHECKING:
     from alembic.config import Config
     from sqlalchemy.engine import Connection
 
-__all__ = ["head_revision", "upgrade"]
+__all__ = ["HEAD", "head_revision", "upgrade"]
 
 _SCRIPT_LOCATION = "shipyard.store:migrations"
+# The newest migration; a test pins it to Alembic's head, so opening an up-to-date database
+# never has to import Alembic.
+HEAD = "0001"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP": one advisory lock serialises migrations on PostgreSQL
 
 
@@ -34,16 +37,18 @@ def head_revision() -> str:
 
 
 def _current_revision(conn: Connection) -> str | None:
-    from alembic.runtime.migration import MigrationContext
+    import sqlalchemy as sa
 
-    return MigrationContext.configure(conn).get_current_revision()
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    return conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
 def upgrade(db: Database) -> None:
     """Migrate ``db`` to head. Concurrent callers wait for each other; only one migrates."""
-    head = head_revision()
-    if db.read(_current_revision) == head:
+    if db.read(_current_revision) == HEAD:
         return
+    head = head_revision()
 
     def migrate(conn: Connection) -> None:
         # SQLite: this transaction began IMMEDIATE, so it already holds the write lock.

@@ -480,9 +480,9 @@ class TrackingService:
 
     def download_artifacts(self, run_id: str, dest: Path, name: str | None = None) -> list[Path]:
         """Copy one artifact, a folder of them (``name`` as prefix) or all into ``dest``."""
+        name = None if name is None else validate_artifact_name(name)
         records = self.list_artifacts(run_id)
         if name is not None:
-            name = validate_artifact_name(name)
             records = [r for r in records if r.name == name or r.name.startswith(name + "/")]
             if not records:
                 raise NotFound(

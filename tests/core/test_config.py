@@ -1,0 +1,79 @@
+"""Finding the workspace and its settings, as every command does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shipyard.core.config import resolve_settings, write_default_config
+from shipyard.core.errors import ConfigError
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("SHIPYARD_HOME", "SHIPYARD_DB_URL", "SHIPYARD_ARTIFACTS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_without_config_the_current_folder_is_the_workspace(tmp_path: Path) -> None:
+    settings = resolve_settings(tmp_path)
+    assert settings.root == tmp_path
+    assert settings.db_url == f"sqlite:///{tmp_path}/.shipyard/shipyard.db"
+    assert settings.artifacts == str(tmp_path / ".shipyard" / "artifacts")
+
+
+def test_the_nearest_shipyard_toml_above_wins(tmp_path: Path) -> None:
+    write_default_config(tmp_path)
+    nested = tmp_path / "a" / "b"
+    nested.mkdir(parents=True)
+    assert resolve_settings(nested).root == tmp_path
+    assert (tmp_path / ".shipyard").is_dir()
+
+
+def test_shipyard_home_beats_the_folder_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_default_config(tmp_path / "here")
+    monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "elsewhere"))
+    assert resolve_settings(tmp_path / "here").root == tmp_path / "elsewhere"
+
+
+def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "shipyard.toml").write_text(
+        '[store]\ndb_url = "sqlite:///meta/x.db"\nartifacts = "blobs"\n'
+    )
+    settings = resolve_settings(tmp_path)
+    assert settings.db_url == f"sqlite:///{tmp_path}/meta/x.db"
+    assert settings.artifacts == str(tmp_path / "blobs")
+    monkeypatch.setenv("SHIPYARD_DB_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("SHIPYARD_ARTIFACTS", "s3://bucket/prefix/")
+    settings = resolve_settings(tmp_path)
+    assert settings.db_url == "postgresql+psycopg://u@h/db"
+    assert settings.artifacts == "s3://bucket/prefix"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[store\n", "is not valid TOML"),
+        ('[store]\ndb_url = "mysql://x"\n', "db_url must start with"),
+        ('[store]\ncolour = "blue"\n', r"store.colour: Extra inputs are not permitted"),
+        ('[sotre]\ndb_url = "sqlite://"\n', "sotre"),
+    ],
+)
+def test_a_broken_config_file_is_named_with_what_to_fix(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    (tmp_path / "shipyard.toml").write_text(text)
+    with pytest.raises(ConfigError, match=message) as caught:
+        resolve_settings(tmp_path)
+    assert str(tmp_path / "shipyard.toml") in str(caught.value)
+
+
+def test_a_bad_database_url_in_the_environment_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIPYARD_DB_URL", "oracle://x")
+    with pytest.raises(ConfigError, match="SHIPYARD_DB_URL is invalid"):
+        resolve_settings(tmp_path)
