@@ -55,7 +55,8 @@ NO_TORCH_CONSTRAINT = "torch<0\n"
 PIP_PROGRESS = ("Collecting", "Installing collected", "Successfully installed", "ERROR")
 
 TOOLS = ("shipyard", "mlflow")
-console = Console(highlight=False)
+# Off a terminal (make, CI logs) Rich would wrap the table at 80 columns.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @dataclass(frozen=True)

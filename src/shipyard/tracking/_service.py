@@ -9,53 +9,35 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shipyard.core.errors import Conflict, InvalidInput, NotFound
 from shipyard.core.ids import new_id
-from shipyard.store import BlobRef, Store, safe_destination, validate_artifact_name
-from shipyard.store._schema import artifacts, latest_metrics, metric_chunks, params, runs, tags
+from shipyard.store import Store
 from shipyard.store._schema import experiments as experiments_table
+from shipyard.store._schema import latest_metrics, metric_chunks, params, runs, tags
 from shipyard.tracking import _search
+from shipyard.tracking._artifacts import ArtifactsMixin
 from shipyard.tracking._chunks import unpack_chunk
 from shipyard.tracking._environment import capture_environment
 from shipyard.tracking._records import (
-    ArtifactRecord,
     ExperimentRecord,
     MetricPoint,
     RunPage,
     RunRecord,
     RunStatus,
 )
+from shipyard.tracking._sql import chunked, insert_for, now_ms, require_run
 from shipyard.tracking._writer import MetricRow, MetricWriter
 
 __all__ = ["TrackingService", "now_ms"]
 
-_CHUNK = 900  # stays under SQLite's bound-parameter limit
 
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _insert(conn: Connection, table: sa.Table) -> Any:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table)
-
-
-def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
-
-class TrackingService:
+class TrackingService(ArtifactsMixin):
     """Experiments, runs, params, metrics, tags and artifacts of one workspace."""
 
     def __init__(self, store: Store) -> None:
@@ -102,7 +84,7 @@ class TrackingService:
         select = sa.select(experiments_table.c.id).where(experiments_table.c.name == name)
 
         def create(conn: Connection) -> int:
-            stmt = _insert(conn, experiments_table).values(name=name, created_ms=now_ms())
+            stmt = insert_for(conn, experiments_table).values(name=name, created_ms=now_ms())
             conn.execute(stmt.on_conflict_do_nothing(index_elements=[experiments_table.c.name]))
             return int(conn.execute(select).scalar_one())
 
@@ -170,7 +152,7 @@ class TrackingService:
 
         def work(conn: Connection) -> None:
             if parent_id is not None:
-                self._require_run(conn, parent_id)
+                require_run(conn, parent_id)
             conn.execute(
                 runs.insert().values(
                     id=run_id,
@@ -214,7 +196,7 @@ class TrackingService:
             return
 
         def work(conn: Connection) -> None:
-            stmt = _insert(conn, params).on_conflict_do_nothing(
+            stmt = insert_for(conn, params).on_conflict_do_nothing(
                 index_elements=[params.c.run_id, params.c.key]
             )
             conn.execute(
@@ -243,7 +225,7 @@ class TrackingService:
             return
 
         def work(conn: Connection) -> None:
-            stmt = _insert(conn, tags)
+            stmt = insert_for(conn, tags)
             stmt = stmt.on_conflict_do_update(
                 index_elements=[tags.c.run_id, tags.c.key], set_={"value": stmt.excluded.value}
             )
@@ -253,20 +235,13 @@ class TrackingService:
 
         self._write_to_run(run_id, work)
 
-    def _write_to_run(self, run_id: str, work: Any) -> None:
+    def _write_to_run(self, run_id: str, work: Callable[[Connection], None]) -> None:
         def checked(conn: Connection) -> None:
-            self._require_run(conn, run_id)
+            require_run(conn, run_id)
             work(conn)
 
         self.store.db.write(checked)
 
-    def _require_run(self, conn: Connection, run_id: str) -> None:
-        if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
-            raise NotFound(
-                f"No run with id {run_id!r}.", hint="List runs with: shipyard runs list."
-            )
-
-    # -- reading runs ----------------------------------------------------------------------
     def resolve_run_id(self, run_id: str) -> str:
         """Accept a full id or a unique prefix of at least 6 characters."""
         run_id = run_id.strip().upper()
@@ -350,7 +325,7 @@ class TrackingService:
         by_run: dict[str, dict[str, dict[str, Any]]] = {
             i: {"params": {}, "metrics": {}, "tags": {}} for i in ids
         }
-        for chunk in _chunks(ids):
+        for chunk in chunked(ids):
             for kind, table, column in (
                 ("params", params, params.c.value),
                 ("tags", tags, tags.c.value),
@@ -392,112 +367,6 @@ class TrackingService:
             )
             for row in rows
         ]
-
-    # -- artifacts -------------------------------------------------------------------------
-    def log_artifact_bytes(self, run_id: str, name: str, data: bytes) -> ArtifactRecord:
-        name = validate_artifact_name(name)
-        return self._record_artifact(run_id, name, self.store.blobs.put_bytes(data))
-
-    def log_artifact_path(
-        self, run_id: str, path: Path, name: str | None = None
-    ) -> list[ArtifactRecord]:
-        """Log a file, or every file under a folder, refusing symlinks anywhere."""
-        if path.is_symlink():
-            raise InvalidInput(f"{path} is a symlink.", hint="Log the file it points to instead.")
-        if path.is_file():
-            target = validate_artifact_name(name or path.name)
-            return [self._record_artifact(run_id, target, self.store.blobs.put_file(path))]
-        if not path.is_dir():
-            raise NotFound(f"No file or folder at {path}.", hint="Check the path.")
-        prefix = validate_artifact_name(name or path.name)
-        files = sorted(p for p in path.rglob("*") if p.is_symlink() or p.is_file())
-        for file in files:
-            if file.is_symlink():
-                raise InvalidInput(
-                    f"{file} is a symlink; folders with symlinks are not logged.",
-                    hint="Replace the link with the file itself.",
-                )
-        return [
-            self._record_artifact(
-                run_id,
-                validate_artifact_name(f"{prefix}/{file.relative_to(path).as_posix()}"),
-                self.store.blobs.put_file(file),
-            )
-            for file in files
-        ]
-
-    def _record_artifact(self, run_id: str, name: str, blob: BlobRef) -> ArtifactRecord:
-        record = ArtifactRecord(name, blob.digest, blob.size, now_ms())
-
-        def work(conn: Connection) -> None:
-            stmt = _insert(conn, artifacts).on_conflict_do_nothing(
-                index_elements=[artifacts.c.run_id, artifacts.c.name]
-            )
-            conn.execute(stmt.values(run_id=run_id, **record.__dict__))
-            stored = conn.execute(
-                sa.select(artifacts.c.digest).where(
-                    artifacts.c.run_id == run_id, artifacts.c.name == name
-                )
-            ).scalar_one()
-            if stored != blob.digest:
-                raise Conflict(
-                    f"Run {run_id} already has a different artifact named {name!r}.",
-                    hint="Artifacts are immutable: log the new content under another name.",
-                )
-
-        self._write_to_run(run_id, work)
-        return record
-
-    def list_artifacts(self, run_id: str) -> list[ArtifactRecord]:
-        run_id = self.resolve_run_id(run_id)
-
-        def work(conn: Connection) -> list[ArtifactRecord]:
-            self._require_run(conn, run_id)
-            query = (
-                sa.select(
-                    artifacts.c.name, artifacts.c.digest, artifacts.c.size, artifacts.c.created_ms
-                )
-                .where(artifacts.c.run_id == run_id)
-                .order_by(artifacts.c.name)
-            )
-            return [ArtifactRecord(*row) for row in conn.execute(query)]
-
-        return self.store.db.read(work)
-
-    def _artifact(self, run_id: str, name: str) -> ArtifactRecord:
-        name = validate_artifact_name(name)
-        for record in self.list_artifacts(run_id):
-            if record.name == name:
-                return record
-        raise NotFound(
-            f"Run {run_id} has no artifact named {name!r}.",
-            hint=f"List them with: shipyard artifacts list {run_id}.",
-        )
-
-    def get_artifact(self, run_id: str, name: str) -> bytes:
-        """The verified bytes of one artifact."""
-        return self.store.blobs.get_bytes(self._artifact(run_id, name).digest)
-
-    def download_artifacts(self, run_id: str, dest: Path, name: str | None = None) -> list[Path]:
-        """Copy one artifact, a folder of them (``name`` as prefix) or all into ``dest``."""
-        name = None if name is None else validate_artifact_name(name)
-        records = self.list_artifacts(run_id)
-        if name is not None:
-            records = [r for r in records if r.name == name or r.name.startswith(name + "/")]
-            if not records:
-                raise NotFound(
-                    f"Run {run_id} has no artifact named {name!r}.",
-                    hint=f"List them with: shipyard artifacts list {run_id}.",
-                )
-        dest.mkdir(parents=True, exist_ok=True)
-        written = []
-        for record in records:
-            target = safe_destination(dest, record.name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            safe_destination(dest, record.name)  # re-check: mkdir must not have met a new link
-            self.store.blobs.copy_to(record.digest, target)
-            written.append(target)
-        return written
 
 
 def _float(value: float | None) -> float:

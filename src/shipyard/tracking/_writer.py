@@ -14,13 +14,13 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from shipyard.core.errors import StoreError
 from shipyard.store import Database
 from shipyard.store._schema import latest_metrics, metric_chunks
 from shipyard.tracking._chunks import pack_chunks
+from shipyard.tracking._sql import insert_for
 
 __all__ = ["MetricRow", "MetricWriter"]
 
@@ -56,8 +56,7 @@ def _storable(value: float) -> float | None:
 def write_metric_rows(conn: Connection, rows: Sequence[MetricRow]) -> None:
     """Append ``rows`` to the history as packed chunks and move each latest value forward."""
     conn.execute(metric_chunks.insert(), pack_chunks(rows))
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(latest_metrics)
+    stmt = insert_for(conn, latest_metrics)
     newer = (stmt.excluded.step > latest_metrics.c.step) | (
         (stmt.excluded.step == latest_metrics.c.step)
         & (stmt.excluded.timestamp_ms >= latest_metrics.c.timestamp_ms)
