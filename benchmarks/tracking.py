@@ -55,6 +55,7 @@ NO_TORCH_CONSTRAINT = "torch<0\n"
 PIP_PROGRESS = ("Collecting", "Installing collected", "Successfully installed", "ERROR")
 
 TOOLS = ("shipyard", "mlflow")
+TOOL_NAMES = {"shipyard": "Shipyard", "mlflow": "MLflow"}
 # Off a terminal (make, CI logs) Rich would wrap the table at 80 columns.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
@@ -222,13 +223,17 @@ def run_worker(python: Path, tool: str, measurement: str, config: Config) -> dic
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise BenchmarkError(f"{tool} {measurement} exited {done.returncode}:\n{tail}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        raise BenchmarkError(f"{tool} {measurement} printed no answer")
+    result: dict[str, Any] = json.loads(lines[-1])
     return result
 
 
-def median_help_s(executable: Path, reps: int, workspace: Path) -> float:
+def median_help_s(tool: str, executable: Path, reps: int, workspace: Path) -> float:
     """Median wall time of ``EXE --help`` over fresh processes, after one untimed warm-up."""
-    env = worker_env("shipyard", workspace)
+    workspace.mkdir(parents=True, exist_ok=True)
+    env = worker_env(tool, workspace)
     command = [str(executable), "--help"]
 
     def once() -> float:
@@ -240,8 +245,8 @@ def median_help_s(executable: Path, reps: int, workspace: Path) -> float:
     return statistics.median(once() for _ in range(reps))
 
 
-def help_answer(executable: Path, reps: int, workspace: Path) -> dict[str, Any]:
-    return {"s": median_help_s(executable, reps, workspace), "reps": reps}
+def help_answer(tool: str, executable: Path, reps: int, workspace: Path) -> dict[str, Any]:
+    return {"s": median_help_s(tool, executable, reps, workspace), "reps": reps}
 
 
 # -- the measurements ------------------------------------------------------------------------
@@ -298,7 +303,9 @@ def measure_all(sizes: Sizes, pythons: dict[str, Path], work_root: Path) -> Resu
         "mlflow": pythons["mlflow"].with_name("mlflow"),
     }
     for tool in TOOLS:
-        call = functools.partial(help_answer, executables[tool], sizes.help_reps, work_root)
+        call = functools.partial(
+            help_answer, tool, executables[tool], sizes.help_reps, work_root / f"{tool}-help"
+        )
         attempt(results, "help", tool, call)
     return results
 
@@ -334,8 +341,12 @@ def check_search_rows(results: Results, sizes: Sizes) -> None:
             continue
         stored = results.answers["create_runs"][tool]["stored"]
         specs = run_specs(SEED, stored)
-        if answer["names"] != expected_search_names(specs, sizes.search_limit):
-            results.errors.append(f"{tool} search: returned other runs than the filter selects")
+        expected = expected_search_names(specs, sizes.search_limit)
+        if answer["names"] != expected:
+            results.errors.append(
+                f"{tool} search: expected {len(expected)} runs starting {expected[:3]}, "
+                f"got {answer['rows']} starting {answer['names'][:3]}"
+            )
     shipyard, mlflow = found["shipyard"], found["mlflow"]
     if shipyard is not None and mlflow is not None and shipyard["rows"] != mlflow["rows"]:
         results.errors.append(
@@ -550,10 +561,10 @@ def add_notes(results: Results) -> None:
                     if "stored" in answer
                     else ""
                 )
+                what = f"{TOOL_NAMES[tool]} {measurement.replace('_', ' ')}"
                 results.notes.append(
-                    f"{tool} {measurement.replace('_', ' ')} stopped at its time bound: "
-                    f"{answer['count']:,} of {answer['total']:,} in {answer['seconds']:.1f} s."
-                    + filled
+                    f"{what} stopped at its time bound: {answer['count']:,} of "
+                    f"{answer['total']:,} in {answer['seconds']:.1f} s.{filled}"
                 )
     counts = {
         tool: answer["stored"]
@@ -609,7 +620,7 @@ def main(argv: Sequence[str]) -> int:
         console.print(f"- {line}", markup=False)
     seconds = time.perf_counter() - started
     if args.quick:
-        print("--quick: RESULTS.md left unchanged.")
+        print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
     else:
         facts = machine_facts(mlflow_version)
         RESULTS_FILE.write_text(
