@@ -143,3 +143,28 @@ def test_a_killed_process_leaves_a_whole_store_with_everything_acknowledged(
     with sy.start_run(experiment="crash", name="after") as run:  # the store still takes writes
         run.log_metric("loss", 1.0)
     assert sy.get_run(run.id).metrics == {"loss": 1.0}
+
+
+FORGETFUL = textwrap.dedent(
+    """
+    import shipyard as sy
+
+    run = sy.start_run(experiment="exit", name="never-ended")
+    print(run.id, flush=True)
+    for step in range(5_000):
+        run.log_metric("loss", float(step), step=step)
+    # no flush, no end: the interpreter exits normally right after this line
+    """
+)
+
+
+def test_a_normal_exit_flushes_metrics_and_finishes_forgotten_runs(workspace: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FORGETFUL], capture_output=True, text=True, timeout=120, check=True
+    )
+    run_id = done.stdout.strip()
+    service = tracking_service()
+    assert service.get_run(run_id).status == "FINISHED"
+    assert [p.value for p in service.metric_history(run_id, "loss")] == [
+        float(s) for s in range(5_000)
+    ]
