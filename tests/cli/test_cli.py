@@ -108,6 +108,7 @@ def test_artifacts_list_and_get(two_runs: tuple[str, str], tmp_path: Path) -> No
         (["runs", "compare", "ABCDEFGH"], 2, "at least two run ids"),
         (["artifacts", "get", "ABCDEFGH", "../../etc/passwd"], 2, "artifact name"),
         (["runs", "frobnicate"], 2, "No such command"),
+        (["runs", "show", "[/]abcdef"], 2, "Invalid run id '[/]abcdef'"),
     ],
 )
 def test_user_mistakes_print_one_clear_error_and_no_traceback(
@@ -132,3 +133,12 @@ def test_version_and_help() -> None:
     assert done.returncode == 0
     for command in ("init", "runs", "experiments", "artifacts", "version"):
         assert command in done.stdout
+
+
+def test_json_output_is_strict_json_even_for_nan(workspace: Path) -> None:
+    with sy.start_run(experiment="nan") as run:
+        run.log_metric("loss", float("nan"))
+    sy.tracking.close_workspaces()
+    done = shipyard("runs", "show", run.id, "--json")
+    assert "NaN" not in done.stdout
+    assert json.loads(done.stdout)["metrics"] == {"loss": None}

@@ -31,12 +31,14 @@ def test_the_nearest_shipyard_toml_above_wins(tmp_path: Path) -> None:
     assert (tmp_path / ".shipyard").is_dir()
 
 
-def test_shipyard_home_beats_the_folder_tree(
+def test_shipyard_home_beats_the_folder_tree_but_not_an_explicit_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_default_config(tmp_path / "here")
+    monkeypatch.chdir(tmp_path / "here")
     monkeypatch.setenv("SHIPYARD_HOME", str(tmp_path / "elsewhere"))
-    assert resolve_settings(tmp_path / "here").root == tmp_path / "elsewhere"
+    assert resolve_settings().root == tmp_path / "elsewhere"
+    assert resolve_settings(tmp_path / "here").root == tmp_path / "here"
 
 
 def test_environment_overrides_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,9 +73,18 @@ def test_a_broken_config_file_is_named_with_what_to_fix(
     assert str(tmp_path / "shipyard.toml") in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("oracle://x", "must start with"),
+        ("postgresql+psycopg://u:p@h:notaport/db", "not a valid URL"),
+        ("sqlite://", "in-memory"),
+        ("sqlite:///:memory:", "in-memory"),
+    ],
+)
 def test_a_bad_database_url_in_the_environment_is_refused(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
 ) -> None:
-    monkeypatch.setenv("SHIPYARD_DB_URL", "oracle://x")
-    with pytest.raises(ConfigError, match="SHIPYARD_DB_URL is invalid"):
+    monkeypatch.setenv("SHIPYARD_DB_URL", url)
+    with pytest.raises(ConfigError, match=f"SHIPYARD_DB_URL is invalid.*{message}"):
         resolve_settings(tmp_path)

@@ -167,3 +167,14 @@ def test_postgres_deadlocks_are_retried_not_raised(pg_url: str) -> None:
         assert [row[0] for row in counts] == [2, 2]
     finally:
         db.dispose()
+
+
+def test_a_database_from_a_newer_shipyard_is_refused_clearly(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'new.db'}")
+    upgrade(db)
+    db.write(lambda conn: conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(
+        StoreError, match=r"revision '9999', newer than this Shipyard.*pip install -U"
+    ):
+        upgrade(db)
+    db.dispose()

@@ -168,3 +168,46 @@ def test_a_normal_exit_flushes_metrics_and_finishes_forgotten_runs(workspace: Pa
     assert [p.value for p in service.metric_history(run_id, "loss")] == [
         float(s) for s in range(5_000)
     ]
+
+
+CRASHING = textwrap.dedent(
+    """
+    import shipyard as sy
+
+    run = sy.start_run(experiment="exit", name="crashes")
+    print(run.id, flush=True)
+    raise RuntimeError("out of memory, pretend")
+    """
+)
+
+FORKING = textwrap.dedent(
+    """
+    import os
+    import shipyard as sy
+
+    with sy.start_run(experiment="fork") as run:
+        run.log_metric("parent", 1.0)
+        run.flush()
+        pid = os.fork()
+        if pid == 0:
+            run.log_metric("child", 2.0)
+            run.flush()
+            os._exit(0)
+        os.waitpid(pid, 0)
+    print(run.id, flush=True)
+    """
+)
+
+
+def test_an_uncaught_exception_ends_a_forgotten_run_failed(workspace: Path) -> None:
+    done = subprocess.run([sys.executable, "-c", CRASHING], capture_output=True, text=True)
+    assert done.returncode == 1
+    stored = tracking_service().get_run(done.stdout.strip())
+    assert (stored.status, stored.error) == ("FAILED", "RuntimeError: out of memory, pretend")
+
+
+def test_a_forked_child_logs_through_its_own_writer(workspace: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FORKING], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert tracking_service().get_run(done.stdout.strip()).metrics == {"parent": 1.0, "child": 2.0}

@@ -133,8 +133,11 @@ def test_params_are_immutable_but_relogging_the_same_value_is_fine() -> None:
         (lambda r: r.log_metric("../x", 1.0), "Invalid metric key"),
         (lambda r: r.log_metric("auc", "high"), "must be a number, got str"),
         (lambda r: r.log_metric("auc", True), "must be a number, got bool"),
-        (lambda r: r.log_metric("auc", 1.0, step=-1), "non-negative integer"),
-        (lambda r: r.log_metric("auc", 1.0, step=1.5), "non-negative integer"),
+        (lambda r: r.log_metric("auc", 1.0, step=-1), "integer from 0 to 2..63-1"),
+        (lambda r: r.log_metric("auc", 1.0, step=1.5), "integer from 0 to 2..63-1"),
+        (lambda r: r.log_metric("auc", 1.0, step=2**63), "integer from 0 to 2..63-1"),
+        (lambda r: r.log_metrics({"auc": 1.0}, step=True), "integer from 0 to 2..63-1"),
+        (lambda r: r.log_metric("auc", 10**400), "must be a number"),
         (lambda r: r.log_params(["lr", 1]), "params must be given as a dict"),
         (lambda r: r.log_params({"x": "y" * 9000}), "limit is 8000"),
         (lambda r: r.log_artifact(b"data"), "got bytes but no name"),
@@ -192,7 +195,36 @@ def test_run_ids_resolve_from_a_unique_prefix() -> None:
     with sy.start_run(experiment="prefix") as run:
         pass
     assert sy.get_run(run.id[:10].lower()).id == run.id
-    with pytest.raises(sy.InvalidInput, match="too short"):
+    with pytest.raises(sy.InvalidInput, match="at least 6 characters"):
         sy.get_run("abc")
     with pytest.raises(sy.NotFound):
         sy.get_run("ZZZZZZZZZZ")
+
+
+def test_numpy_numbers_are_accepted_as_values_and_steps() -> None:
+    import numpy as np
+
+    with sy.start_run(experiment="numpy") as run:
+        run.log_metric("auc", np.float32(0.5), step=np.int64(3))
+        run.log_metrics({"loss": np.int64(2)}, step=np.int32(4))
+    history = tracking_service().metric_history(run.id, "auc")
+    assert [(p.step, p.value) for p in history] == [(3, 0.5)]
+    assert sy.get_run(run.id).metrics == {"auc": 0.5, "loss": 2.0}
+
+
+def test_runs_ended_out_of_order_never_become_active_again() -> None:
+    parent = sy.start_run(experiment="order")
+    child = sy.start_run()
+    parent.end()
+    assert sy.active_run() is child
+    child.end()
+    assert sy.active_run() is None
+
+
+def test_run_id_prefixes_are_not_patterns() -> None:
+    with sy.start_run(experiment="pattern"):
+        pass
+    with pytest.raises(sy.InvalidInput, match="Invalid run id"):
+        sy.get_run("%%%%%%")
+    with pytest.raises(sy.InvalidInput, match="Invalid run id"):
+        sy.get_run(123)  # type: ignore[arg-type]

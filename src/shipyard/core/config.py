@@ -43,6 +43,14 @@ class _StoreSection(BaseModel):
             raise ValueError(
                 f"db_url must start with 'sqlite://' or 'postgresql+psycopg://', got {value!r}"
             )
+        from sqlalchemy.engine import make_url
+
+        try:
+            url = make_url(value)
+        except Exception as exc:
+            raise ValueError(f"db_url {value!r} is not a valid URL: {exc}") from None
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            raise ValueError("db_url must name a SQLite file; an in-memory database is per thread")
         return value
 
 
@@ -66,10 +74,11 @@ class Settings(BaseModel):
         return self.root / STATE_DIR
 
 
-def _find_root(start: Path) -> Path:
+def _find_root(start: Path | None) -> Path:
     home = os.environ.get("SHIPYARD_HOME")
-    if home:
+    if start is None and home:
         return Path(home).expanduser().resolve()
+    start = (start or Path.cwd()).resolve()
     for folder in (start, *start.parents):
         if (folder / CONFIG_FILE).is_file():
             return folder
@@ -112,8 +121,11 @@ def _absolute_artifacts(location: str, root: Path) -> str:
 
 
 def resolve_settings(start: Path | None = None) -> Settings:
-    """Find the workspace for ``start`` (default: the current folder) and resolve its settings."""
-    root = _find_root((start or Path.cwd()).resolve())
+    """Resolve the settings of the workspace at or above ``start``.
+
+    Without ``start``, ``SHIPYARD_HOME`` names the workspace, else the current folder is searched.
+    """
+    root = _find_root(start)
     store = _read_config(root).store
     db_url = os.environ.get("SHIPYARD_DB_URL") or store.db_url
     artifacts = os.environ.get("SHIPYARD_ARTIFACTS") or store.artifacts

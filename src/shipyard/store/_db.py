@@ -8,6 +8,7 @@ at once. PostgreSQL serialization failures and deadlocks are retried. Both are h
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable
@@ -62,6 +63,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._engine_pid = 0
 
     @property
     def dialect(self) -> str:
@@ -69,9 +71,12 @@ class Database:
 
     @property
     def engine(self) -> Engine:
-        """The SQLAlchemy engine, created on first use."""
-        if self._engine is None:
+        """The SQLAlchemy engine, created on first use and anew in a forked child."""
+        if self._engine is None or self._engine_pid != os.getpid():
+            if self._engine is not None:
+                self._engine.dispose(close=False)  # the parent's connections stay the parent's
             self._engine = self._create_engine()
+            self._engine_pid = os.getpid()
         return self._engine
 
     def _create_engine(self) -> Engine:

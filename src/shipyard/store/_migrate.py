@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from shipyard.core.errors import StoreError
 from shipyard.store._db import Database
 
 if TYPE_CHECKING:
@@ -36,6 +37,12 @@ def head_revision() -> str:
     return head
 
 
+def _known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+
+
 def _current_revision(conn: Connection) -> str | None:
     import sqlalchemy as sa
 
@@ -54,8 +61,15 @@ def upgrade(db: Database) -> None:
         # SQLite: this transaction began IMMEDIATE, so it already holds the write lock.
         if conn.dialect.name == "postgresql":
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
-        if _current_revision(conn) == head:
+        current = _current_revision(conn)
+        if current == head:
             return
+        if current is not None and current not in _known_revisions():
+            raise StoreError(
+                f"Database {db.safe_url} has schema revision {current!r}, newer than this "
+                f"Shipyard knows (newest: {head!r}).",
+                hint="Upgrade Shipyard: pip install -U shipyard.",
+            )
         from alembic import command
 
         config = _config()

@@ -9,7 +9,9 @@ from __future__ import annotations
 import atexit
 import contextlib
 import contextvars
+import operator
 import os
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,15 +34,23 @@ __all__ = ["Run", "active_run"]
 _active: contextvars.ContextVar[Run | None] = contextvars.ContextVar(
     "shipyard_active_run", default=None
 )
+_MAX_STEP = 2**63  # steps are stored as int64
 # Runs started and not yet ended, so that a script that never ends its run still finishes it.
 _open_runs: dict[str, Run] = {}
 
 
 def _end_open_runs() -> None:
+    """At exit, end forgotten runs: FAILED if the script died of an uncaught exception."""
+    crash = getattr(sys, "last_value", None)
+    status, error = RunStatus.FINISHED, None
+    if isinstance(crash, KeyboardInterrupt):
+        status, error = RunStatus.KILLED, "KeyboardInterrupt"
+    elif crash is not None:
+        status, error = RunStatus.FAILED, f"{type(crash).__name__}: {crash}"
     for run in list(_open_runs.values()):
         # The interpreter is exiting: a run that cannot be ended has no one left to tell.
         with contextlib.suppress(Exception):
-            run.end()
+            run.end(status, error)
 
 
 def active_run() -> Run | None:
@@ -66,7 +76,6 @@ class Run:
         self._token: contextvars.Token[Run | None] | None = None
         self._previous: Run | None = None
         self._ended = False
-        self._writer = service.writer
 
     def __repr__(self) -> str:
         return f"Run(id={self.id!r}, name={self.name!r}, experiment={self.experiment!r})"
@@ -100,10 +109,10 @@ class Run:
         """End the run (idempotent) and make it no longer the active one."""
         if self._ended:
             return
-        self._ended = True
-        _open_runs.pop(self.id, None)
         try:
             self._service.end_run(self.id, status, error)
+            self._ended = True  # only now: a failed end can be retried
+            _open_runs.pop(self.id, None)
         finally:
             self._deactivate()
 
@@ -113,10 +122,13 @@ class Run:
         try:
             if self._token is not None:
                 _active.reset(self._token)
-                return
         except ValueError:  # ended from another context than it started in
-            pass
-        _active.set(self._previous)
+            _active.set(self._previous)
+        # Runs ended out of order (a parent before its child) must not become active again.
+        current = _active.get()
+        while current is not None and current._ended:
+            current = current._previous
+        _active.set(current)
 
     # -- logging ---------------------------------------------------------------------------
     def log_param(self, key: str, value: Any) -> None:
@@ -139,33 +151,40 @@ class Run:
         if key not in self._known_keys:
             self._known_keys.add(check_key("metric", key))
         number = value if type(value) is float else check_metric_value(key, value)
-        if step is None or type(step) is not int or step < 0:
+        if step is None or type(step) is not int or not 0 <= step < _MAX_STEP:
             step = self._step(key, step)
         self._next_step[key] = step + 1
-        self._writer.add((self.id, key, number, step, time.time_ns() // 1_000_000))
+        self._service.writer.add((self.id, key, number, step, time.time_ns() // 1_000_000))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Log several values at once, all at ``step`` (or each key's next step)."""
         stamp = time.time_ns() // 1_000_000
-        rows = []
-        for key, value in check_mapping("metrics", metrics).items():
-            if key not in self._known_keys:
-                self._known_keys.add(check_key("metric", key))
-            rows.append(
-                (self.id, key, check_metric_value(key, value), self._step(key, step), stamp)
-            )
-        self._service.enqueue_metrics(rows)
+        checked = {
+            check_key("metric", key): check_metric_value(key, value)
+            for key, value in check_mapping("metrics", metrics).items()
+        }
+        self._known_keys.update(checked)
+        rows = [
+            (self.id, key, value, self._step(key, step), stamp) for key, value in checked.items()
+        ]
+        self._service.writer.add_many(rows)
 
-    def _step(self, key: str, step: int | None) -> int:
+    def _step(self, key: str, step: object) -> int:
         if step is None:
-            step = self._next_step.get(key, 0)
-        elif not isinstance(step, int) or isinstance(step, bool) or step < 0:
-            raise InvalidInput(
-                f"The step of metric {key!r} must be a non-negative integer, got {step!r}.",
-                hint="Pass e.g. step=epoch.",
-            )
-        self._next_step[key] = step + 1
-        return step
+            number = self._next_step.get(key, 0)
+        else:
+            try:  # operator.index accepts numpy integers and refuses floats and strings
+                number = -1 if isinstance(step, bool) else operator.index(step)  # type: ignore[arg-type]
+            except TypeError:
+                number = -1
+            if not 0 <= number < _MAX_STEP:
+                raise InvalidInput(
+                    f"The step of metric {key!r} must be an integer from 0 to 2**63-1, "
+                    f"got {step!r}.",
+                    hint="Pass e.g. step=epoch.",
+                )
+        self._next_step[key] = number + 1
+        return number
 
     def log_artifact(
         self, source: str | os.PathLike[str] | bytes, name: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -32,7 +33,9 @@ from shipyard.tracking._records import (
     RunStatus,
 )
 from shipyard.tracking._sql import chunked, insert_for, now_ms, require_run
-from shipyard.tracking._writer import MetricRow, MetricWriter
+from shipyard.tracking._writer import MetricWriter
+
+_RUN_ID_PREFIX = re.compile(r"[0-9A-HJKMNP-TV-Z]{6,26}")  # Crockford base32, as ids are made
 
 __all__ = ["TrackingService", "now_ms"]
 
@@ -73,9 +76,6 @@ class TrackingService(ArtifactsMixin):
         finally:
             self._writer = None
             self.store.close()
-
-    def enqueue_metrics(self, rows: Sequence[MetricRow]) -> None:
-        self.writer.add_many(rows)
 
     # -- experiments -----------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> int:
@@ -244,17 +244,21 @@ class TrackingService(ArtifactsMixin):
 
     def resolve_run_id(self, run_id: str) -> str:
         """Accept a full id or a unique prefix of at least 6 characters."""
-        run_id = run_id.strip().upper()
-        if len(run_id) == 26:
-            return run_id
-        if len(run_id) < 6:
+        prefix = run_id.strip().upper() if isinstance(run_id, str) else ""
+        if not _RUN_ID_PREFIX.fullmatch(prefix):
             raise InvalidInput(
-                f"Run id {run_id!r} is too short.",
-                hint="Give the full id or at least 6 characters.",
+                f"Invalid run id {run_id!r}.",
+                hint="Give the full 26-character id or a prefix of at least 6 characters.",
             )
+        if len(prefix) == 26:
+            return prefix
         matches = self.store.db.read(
             lambda conn: (
-                conn.execute(sa.select(runs.c.id).where(runs.c.id.startswith(run_id)).limit(2))
+                conn.execute(
+                    sa.select(runs.c.id)
+                    .where(runs.c.id.startswith(prefix, autoescape=True))
+                    .limit(2)
+                )
                 .scalars()
                 .all()
             )
@@ -263,9 +267,9 @@ class TrackingService(ArtifactsMixin):
             return str(matches[0])
         if not matches:
             raise NotFound(
-                f"No run id starts with {run_id!r}.", hint="List runs with: shipyard runs list."
+                f"No run id starts with {prefix!r}.", hint="List runs with: shipyard runs list."
             )
-        raise InvalidInput(f"Run id prefix {run_id!r} is ambiguous.", hint="Give more characters.")
+        raise InvalidInput(f"Run id prefix {prefix!r} is ambiguous.", hint="Give more characters.")
 
     def get_run(self, run_id: str) -> RunRecord:
         run_id = self.resolve_run_id(run_id)

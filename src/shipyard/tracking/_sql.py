@@ -25,10 +25,12 @@ def insert_for(conn: Connection, table: sa.Table) -> Any:
     """An INSERT that knows ``ON CONFLICT`` on the connection's database."""
     # Imported here: loading the PostgreSQL dialect costs ~0.1 s that SQLite users never need.
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table)
 
 
 def chunked(items: Sequence[str]) -> Iterable[Sequence[str]]:

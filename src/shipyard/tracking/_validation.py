@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -35,11 +34,9 @@ def check_key(kind: str, key: object) -> str:
 
 def check_metric_value(key: str, value: object) -> float:
     """A metric value is a real number; NaN and infinities are kept as such."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        return float(value)
     try:
-        as_float = float(value)  # type: ignore[arg-type]  # numpy 0-d arrays, Decimals
-    except (TypeError, ValueError):
+        as_float = float(value)  # type: ignore[arg-type]  # also numpy scalars and Decimals
+    except (TypeError, ValueError, OverflowError):
         as_float = None
     if as_float is None or isinstance(value, (str, bytes, bool)):
         raise InvalidInput(
