@@ -37,7 +37,7 @@ from shipyard.tracking._writer import MetricWriter
 
 _RUN_ID_PREFIX = re.compile(r"[0-9A-HJKMNP-TV-Z]{6,26}")  # Crockford base32, as ids are made
 
-__all__ = ["TrackingService", "now_ms"]
+__all__ = ["TrackingService"]
 
 
 class TrackingService(ArtifactsMixin):
