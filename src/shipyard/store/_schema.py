@@ -11,11 +11,19 @@ import sqlalchemy as sa
 
 __all__ = [
     "artifacts",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "latest_metrics",
     "metadata",
     "metric_chunks",
+    "model_aliases",
+    "model_events",
+    "model_version_tags",
+    "model_versions",
     "params",
+    "registered_models",
+    "run_inputs",
     "runs",
     "tags",
 ]
@@ -114,4 +122,114 @@ artifacts = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "digest"),
+)
+
+# Dataset versions. ``latest_version`` is a counter bumped with one UPDATE, so concurrent writers
+# serialise on that row (on SQLite and PostgreSQL alike) and never hand out a number twice.
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", _BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("dataset_id", sa.BigInteger, sa.ForeignKey("datasets.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("content_digest", sa.String(64), nullable=False),
+    sa.Column("blob_digest", sa.String(64), nullable=False),
+    sa.Column("blob_size", sa.BigInteger, nullable=False),
+    sa.Column("num_rows", sa.BigInteger, nullable=False),
+    sa.Column("num_columns", sa.Integer, nullable=False),
+    sa.Column("schema", sa.JSON, nullable=False),
+    sa.Column("profile", sa.JSON, nullable=False),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=True),
+    sa.Column("created_by", sa.String(256), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("dataset_id", "version"),
+    sa.UniqueConstraint("dataset_id", "content_digest"),
+)
+
+# Lineage: the dataset versions a run read.
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column(
+        "dataset_version_id",
+        sa.String(26),
+        sa.ForeignKey("dataset_versions.id"),
+        primary_key=True,
+    ),
+    sa.Column("context", sa.String(64), nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "dataset_version_id"),
+)
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", _BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(256), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.String(26), primary_key=True),
+    sa.Column("model_id", sa.BigInteger, sa.ForeignKey("registered_models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("artifact_path", sa.String(1024), nullable=False),
+    sa.Column("flavor", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(256), nullable=True),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("model_id", "version"),
+    sa.Index(None, "run_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column("version_id", sa.String(26), sa.ForeignKey("model_versions.id"), primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("model_id", sa.BigInteger, sa.ForeignKey("registered_models.id"), primary_key=True),
+    sa.Column("alias", sa.String(256), primary_key=True),
+    sa.Column("version_id", sa.String(26), sa.ForeignKey("model_versions.id"), nullable=False),
+    sa.Column("updated_ms", sa.BigInteger, nullable=False),
+)
+
+# The audit trail: one row per change to a model, its versions or aliases; never updated.
+model_events = sa.Table(
+    "model_events",
+    metadata,
+    sa.Column("id", _BigIntPK, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.BigInteger, sa.ForeignKey("registered_models.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("user", sa.String(256), nullable=True),
+    sa.Column("at_ms", sa.BigInteger, nullable=False),
+    sa.Index(None, "model_id", "id"),
 )

@@ -100,13 +100,24 @@ class ArtifactsMixin:
 
     def _artifact(self, run_id: str, name: str) -> ArtifactRecord:
         name = validate_artifact_name(name)
-        for record in self.list_artifacts(run_id):
-            if record.name == name:
-                return record
-        raise NotFound(
-            f"Run {run_id} has no artifact named {name!r}.",
-            hint=f"List them with: shipyard artifacts list {run_id}.",
-        )
+        run_id = self.resolve_run_id(run_id)
+
+        def work(conn: Connection) -> ArtifactRecord | None:
+            require_run(conn, run_id)
+            row = conn.execute(
+                sa.select(
+                    artifacts.c.name, artifacts.c.digest, artifacts.c.size, artifacts.c.created_ms
+                ).where(artifacts.c.run_id == run_id, artifacts.c.name == name)
+            ).first()
+            return None if row is None else ArtifactRecord(*row)
+
+        record = self.store.db.read(work)
+        if record is None:
+            raise NotFound(
+                f"Run {run_id} has no artifact named {name!r}.",
+                hint=f"List them with: shipyard artifacts list {run_id}.",
+            )
+        return record
 
     def get_artifact(self, run_id: str, name: str) -> bytes:
         """The verified bytes of one artifact."""

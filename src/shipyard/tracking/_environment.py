@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
-import getpass
 import platform
 import socket
 import subprocess
 from importlib import metadata
 from typing import Any
+
+from shipyard.core.user import current_user
 
 __all__ = ["capture_environment"]
 
@@ -47,13 +48,6 @@ def _packages() -> dict[str, str]:
     return found
 
 
-def _user() -> str | None:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return None
-
-
 @functools.cache
 def capture_environment() -> dict[str, Any]:
     """Describe this process once; the answer cannot change during a process's life."""
@@ -65,5 +59,5 @@ def capture_environment() -> dict[str, Any]:
         "python_version": platform.python_version(),
         "packages": _packages(),
         "host": socket.gethostname(),
-        "user": _user(),
+        "user": current_user(),
     }
