@@ -11,9 +11,15 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
-# Reinstall only when the declared dependencies change.
-$(DEPS): pyproject.toml constraints.txt | $(PY)
+# Reinstall only when the declared dependencies change. torch goes first, on its own: alone,
+# pip takes the CPU build from the machine's wheel folder; inside a large resolve it may pick
+# PyPI's CUDA build of the same version (gigabytes).
+# The echo flavor is a separate package, installed so that tests see a real entry-point plugin.
+PLUGIN := tests/plugins/shipyard-flavor-echo
+$(DEPS): pyproject.toml constraints.txt $(wildcard $(PLUGIN)/*.toml $(PLUGIN)/*/*.py) | $(PY)
+	$(PY) -m pip install -q -c constraints.txt torch==2.13.0
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q --no-deps ./$(PLUGIN)
 	touch $@
 
 demo: $(DEPS)

@@ -1,8 +1,10 @@
-"""Shipyard demo: cross-validate a scikit-learn model and track everything about it.
+"""Shipyard demo: from a versioned dataset to a registered champion model, loaded by URI.
 
-Run with ``make demo``. It trains a gradient-boosting classifier on the breast-cancer data set
-that ships with scikit-learn, logs params, per-fold metrics, a ROC figure and the model
-(saved with skops, a safe format), then prints the run as ``shipyard runs show`` does.
+Run with ``make demo``. It versions the breast-cancer data set that ships with scikit-learn
+(schema and profile), cross-validates a gradient-boosting classifier with per-fold child runs,
+logs params, metrics and a ROC figure, logs the final model (skops, plus a verified ONNX form),
+registers it, points the ``champion`` alias at it, loads ``models:/breast-cancer@champion`` and
+predicts, then shows the dataset profile and the model version with the ``shipyard`` command.
 """
 
 from __future__ import annotations
@@ -16,30 +18,31 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 import numpy as np
-import skops.io as sio
 from sklearn.datasets import load_breast_cancer
-from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.metrics import accuracy_score, roc_auc_score, roc_curve
 from sklearn.model_selection import StratifiedKFold
 
 import shipyard as sy
 
-PARAMS = {"learning_rate": 0.1, "max_iter": 200, "max_leaf_nodes": 15, "folds": 5, "seed": 7}
+PARAMS = {"learning_rate": 0.1, "n_estimators": 200, "max_leaf_nodes": 15, "folds": 5, "seed": 7}
 
 
 def main() -> None:
-    X, y = load_breast_cancer(return_X_y=True)
+    data = load_breast_cancer(as_frame=True)
+    X, y = data.data.to_numpy(), data.target.to_numpy()
     folds = StratifiedKFold(n_splits=PARAMS["folds"], shuffle=True, random_state=PARAMS["seed"])
-    model_params = {k: PARAMS[k] for k in ("learning_rate", "max_iter", "max_leaf_nodes")}
+    model_params = {k: PARAMS[k] for k in ("learning_rate", "n_estimators", "max_leaf_nodes")}
 
     with sy.start_run(experiment="breast-cancer", name="hgb-cv") as run:
+        dataset = run.log_dataset(data.frame, "breast-cancer")  # lineage: the run's input
         run.log_params(PARAMS)
-        run.set_tags({"dataset": "sklearn.breast_cancer", "model": "HistGradientBoosting"})
+        run.set_tags({"dataset": "sklearn.breast_cancer", "model": "GradientBoosting"})
         figure, axis = plt.subplots(figsize=(5, 5))
         aucs = []
         for fold, (train, test) in enumerate(folds.split(X, y)):
             with sy.start_run(name=f"fold-{fold}") as child:
-                model = HistGradientBoostingClassifier(random_state=PARAMS["seed"], **model_params)
+                model = GradientBoostingClassifier(random_state=PARAMS["seed"], **model_params)
                 model.fit(X[train], y[train])
                 scores = model.predict_proba(X[test])[:, 1]
                 auc = roc_auc_score(y[test], scores)
@@ -54,14 +57,29 @@ def main() -> None:
         run.log_figure(figure, "plots/roc.png")
         plt.close(figure)
 
-        final = HistGradientBoostingClassifier(random_state=PARAMS["seed"], **model_params)
-        final.fit(X, y)
-        run.log_artifact(sio.dumps(final), "model/model.skops")
+        final = GradientBoostingClassifier(random_state=PARAMS["seed"], **model_params)
+        final.fit(data.data, data.target)
         run.log_metrics({"auc_mean": float(np.mean(aucs)), "auc_std": float(np.std(aucs))})
+        ref = run.log_model(final, "model", input_example=data.data.head(5))
 
-    print(f"Logged run {run.id}. Showing it with: shipyard runs show {run.id}\n", flush=True)
-    shipyard_cli = [sys.executable, "-m", "shipyard", "runs", "show", run.id]
-    sys.exit(subprocess.call(shipyard_cli))
+    version = sy.register_model(ref, "breast-cancer", description="gradient boosting, 5-fold CV")
+    sy.set_alias("breast-cancer", "champion", version.version, reason="demo: first model")
+    print(f"Dataset {dataset.ref} ({dataset.num_rows} rows), run {run.id}")
+    print(f"Registered {version.uri} (flavor {version.flavor}, ONNX form: {ref.has_onnx})")
+    expected = final.predict(data.data)
+    for backend in ("native", "onnx") if ref.has_onnx else ("native",):
+        champion = sy.load_model("models:/breast-cancer@champion", backend=backend)
+        agree = float(np.mean(champion.predict(data.data) == expected))
+        print(
+            f"models:/breast-cancer@champion ({backend}) agrees with the trained model on "
+            f"{agree:.0%} of rows"
+        )
+    print()
+    shipyard = [sys.executable, "-m", "shipyard"]
+    for command in (["datasets", "show", "breast-cancer"], ["models", "show", version.uri]):
+        print(f"$ shipyard {' '.join(command)}", flush=True)
+        if subprocess.call([*shipyard, *command]) != 0:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

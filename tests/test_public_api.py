@@ -35,6 +35,31 @@ EXPECTED = {
     "set_tag",
     "set_tags",
     "start_run",
+    # datasets
+    "DatasetVersion",
+    "ValidationReport",
+    "get_dataset",
+    "list_datasets",
+    "load_dataset",
+    "log_dataset",
+    "validate",
+    # models
+    "LoadedModel",
+    "ModelRef",
+    "PythonModel",
+    "Signature",
+    "log_model",
+    # registry
+    "ModelVersion",
+    "delete_alias",
+    "get_model_version",
+    "list_model_versions",
+    "list_models",
+    "load_model",
+    "model_history",
+    "register_model",
+    "set_alias",
+    "update_model_version",
 }
 
 HEAVY = ["sqlalchemy.orm", "pandas", "numpy", "sklearn", "torch", "alembic", "pydantic"]

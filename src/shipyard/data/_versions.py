@@ -277,7 +277,11 @@ def _insert_version(conn: Connection, name: str, row: dict[str, Any]) -> str:
         require_run(conn, row["run_id"])
     stmt = insert_for(conn, datasets).values(name=name, created_ms=now)
     conn.execute(stmt.on_conflict_do_nothing(index_elements=[datasets.c.name]))
-    dataset_id = _require_dataset(conn, name)
+    # Lock the dataset's row before looking for the digest: on PostgreSQL a writer that stored
+    # the same data meanwhile has then committed, and its version is visible to the next query.
+    dataset_id = conn.execute(
+        sa.select(datasets.c.id).where(datasets.c.name == name).with_for_update()
+    ).scalar_one()
     raced = conn.execute(
         sa.select(dataset_versions.c.id).where(
             dataset_versions.c.dataset_id == dataset_id,

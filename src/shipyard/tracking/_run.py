@@ -208,6 +208,18 @@ class Run:
         """Store a matplotlib or plotly figure; the name's extension picks the format."""
         return self._service.log_artifact_bytes(self.id, name, figure_bytes(figure, name))
 
+    def log_model(self, model: Any, name: str, *, input_example: Any, **kwargs: Any) -> Any:
+        """Package and store ``model`` in this run; see :func:`shipyard.models.log_model`."""
+        from shipyard.models import log_model  # the models layer builds on runs, not the reverse
+
+        return log_model(model, name, input_example=input_example, run=self, **kwargs)
+
+    def log_dataset(self, data: Any, name: str, **kwargs: Any) -> Any:
+        """Version ``data`` and record it as this run's input; see :func:`shipyard.log_dataset`."""
+        from shipyard.data import log_dataset  # the data layer builds on runs, not the reverse
+
+        return log_dataset(data, name, run=self, **kwargs)
+
     def flush(self) -> None:
         """Block until every metric logged so far is durable in the store."""
         self._service.flush()

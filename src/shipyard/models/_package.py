@@ -1,0 +1,344 @@
+"""Packaging a live model into named files plus metadata, and opening it again.
+
+Packaging saves with the model's flavor, reloads from those bytes and predicts on the input
+example, so a model that would not load or run fails here rather than in production. The
+signature comes from the example and that prediction; an ONNX form is added only when it
+reproduces the native predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from shipyard.core.errors import InvalidInput, NotFound
+from shipyard.models._flavor import ConversionSkipped, Flavor, distribution_versions
+from shipyard.models._onnx import OnnxRunner, new_session, squeeze_output, verify_onnx
+from shipyard.models._plugins import flavor_for, get_flavor
+from shipyard.models._signature import (
+    Array,
+    InputPreparer,
+    Signature,
+    as_array,
+    infer_signature,
+)
+
+__all__ = [
+    "BACKENDS",
+    "FORMAT_VERSION",
+    "LoadedModel",
+    "ModelPackage",
+    "check_flavor",
+    "files_reader",
+    "open_package",
+    "package_model",
+]
+
+FORMAT_VERSION = 1
+BACKENDS = ("native", "onnx")
+EXAMPLE_FILE = "input_example.json"
+_EXAMPLE_ROWS = 5
+_EXAMPLE_VALUES = 10_000  # an image example keeps one row, not five
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A packaged model: file names to bytes, and JSON-able metadata describing them."""
+
+    files: dict[str, bytes]
+    meta: dict[str, Any]
+
+
+def package_model(
+    model: Any,
+    *,
+    input_example: Any,
+    flavor: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    convert_onnx: bool = True,
+) -> ModelPackage:
+    """Save ``model`` with its flavor, infer its signature and, when it verifies, add ONNX."""
+    chosen = get_flavor(flavor) if flavor is not None else flavor_for(model)
+    options = dict(options or {})
+    unknown = sorted(set(options) - (chosen.option_names - {"input_example"}))
+    if unknown:
+        raise InvalidInput(
+            f"The {chosen.name} flavor does not take option(s) {unknown}; "
+            f"it takes {sorted(chosen.option_names)}.",
+            hint="Remove or rename the options.",
+        )
+    inputs = infer_signature(input_example)
+    prepared = InputPreparer(inputs)(input_example)
+    files: dict[str, bytes] = {}
+    flavor_meta = chosen.save(model, files, {**options, "input_example": prepared})
+    if EXAMPLE_FILE in files:
+        raise InvalidInput(f"The {chosen.name} flavor wrote {EXAMPLE_FILE!r}, a reserved name.")
+    loaded = chosen.load(files_reader(files), {**flavor_meta, "load_options": {"just_saved": True}})
+    native = _predict(chosen, loaded, prepared, flavor_meta)
+    signature = Signature(inputs.inputs, infer_signature(native).inputs, inputs.input_kind)
+    example_json = _example_json(prepared)
+    if example_json is not None:
+        files[EXAMPLE_FILE] = example_json
+
+    onnx_meta: dict[str, Any] = {"status": "skipped", "reason": "convert_onnx=False was given"}
+    if convert_onnx:
+        proba = _native_proba(chosen, loaded, prepared, flavor_meta)
+        onnx_meta = _onnx_form(
+            chosen, model, signature, prepared, native, proba, flavor_meta, files
+        )
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "flavor": chosen.name,
+        "flavor_meta": flavor_meta,
+        "signature": signature.to_dict(),
+        "files": sorted(files),
+        "input_example": EXAMPLE_FILE if example_json is not None else None,
+        "onnx": onnx_meta,
+        "library_versions": {**distribution_versions(["numpy"]), **chosen.library_versions()},
+        "python_version": platform.python_version(),
+        "created_ms": int(time.time() * 1000),
+    }
+    try:
+        json.dumps(meta, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"The {chosen.name} flavor returned metadata that is not JSON: {exc}.",
+            hint="A flavor's save() must return only JSON values (str, numbers, lists, dicts).",
+        ) from exc
+    return ModelPackage(files=files, meta=meta)
+
+
+def check_flavor(model: Any, *, input_example: Any, flavor: str | None = None) -> LoadedModel:
+    """Conformance check for flavor authors: package, reopen from JSON metadata, predict.
+
+    Raises InvalidInput when the flavor breaks the contract; returns the reopened model.
+    """
+    package = package_model(model, input_example=input_example, flavor=flavor, convert_onnx=False)
+    not_bytes = sorted(n for n, data in package.files.items() if not isinstance(data, bytes))
+    if not_bytes:
+        raise InvalidInput(
+            f"The {package.meta['flavor']} flavor wrote non-bytes files {not_bytes}."
+        )
+    meta = json.loads(json.dumps(package.meta))
+    loaded = open_package(files_reader(package.files), meta)
+    first, second = loaded.predict(input_example), loaded.predict(input_example)
+    expected = Signature.from_dict(meta["signature"]).outputs
+    repeatable = np.array_equal(first, second, equal_nan=first.dtype.kind in "fc")
+    if not repeatable or infer_signature(first).inputs != expected:
+        raise InvalidInput(
+            f"The reopened {loaded.flavor} model's predictions are not repeatable or do not "
+            "match its signature.",
+            hint="Make load() rebuild exactly what save() wrote.",
+        )
+    return loaded
+
+
+def files_reader(files: Mapping[str, bytes]) -> Callable[[str], bytes]:
+    """A ``read(name)`` over an in-memory files dict, as flavors get from the artifact store."""
+
+    def read(name: str) -> bytes:
+        try:
+            return files[name]
+        except KeyError:
+            raise NotFound(
+                f"The model package has no file {name!r}; it has {sorted(files)}.",
+                hint="Package the model again; its files are incomplete.",
+            ) from None
+
+    return read
+
+
+def as_prediction(output: Any) -> Array:
+    """A model's output in the documented shape: (n,) for one output, (n, k) for k outputs."""
+    return squeeze_output(as_array(output))
+
+
+def _predict(flavor: Flavor, model: Any, prepared: Any, flavor_meta: Mapping[str, Any]) -> Array:
+    try:
+        output = flavor.predict(model, prepared, flavor_meta)
+    except InvalidInput:
+        raise
+    except Exception as exc:
+        raise InvalidInput(
+            f"The reloaded {flavor.name} model failed to predict on input_example: "
+            f"{type(exc).__name__}: {exc}",
+            hint="Pass an input_example shaped like the data the model was trained on.",
+        ) from exc
+    try:
+        return as_prediction(output)
+    except InvalidInput as exc:
+        raise InvalidInput(
+            f"The {flavor.name} model returned {type(output).__name__}, not an array.",
+            hint="Return an array, tensor or DataFrame from predict, or wrap the model in a "
+            "shipyard.models.PythonModel that does.",
+        ) from exc
+
+
+def _native_proba(
+    flavor: Flavor, model: Any, prepared: Any, meta: Mapping[str, Any]
+) -> Array | None:
+    try:
+        return np.asarray(flavor.predict_proba(model, prepared, meta))
+    except InvalidInput:
+        return None
+
+
+def _onnx_form(
+    flavor: Flavor,
+    model: Any,
+    signature: Signature,
+    prepared: Any,
+    native: Array,
+    proba: Array | None,
+    flavor_meta: Mapping[str, Any],
+    files: dict[str, bytes],
+) -> dict[str, Any]:
+    """The verified ONNX form's metadata (its file added to ``files``), or why there is none."""
+    try:
+        data = flavor.to_onnx(model, signature, prepared)
+        if data is None:
+            return {
+                "status": "skipped",
+                "reason": f"the {flavor.name} flavor has no ONNX converter",
+            }
+        matrix = prepared.to_numpy() if isinstance(prepared, pd.DataFrame) else prepared
+        verified = verify_onnx(data, matrix, native, proba, flavor_meta.get("classes"))
+    except ConversionSkipped as exc:
+        return {"status": "skipped", "reason": str(exc)}
+    except Exception as exc:  # a missing runtime or a converter bug never fails packaging
+        return {"status": "skipped", "reason": f"{type(exc).__name__}: {exc}"}
+    name = "model.onnx" if files.get("model.onnx", data) == data else "converted.onnx"
+    files[name] = data
+    return {"status": "verified", "file": name, **verified}
+
+
+def _example_json(prepared: pd.DataFrame | Array) -> bytes | None:
+    """The first rows of the example as strict JSON, or None when they are not JSON-able."""
+    try:
+        if isinstance(prepared, pd.DataFrame):
+            rows = prepared.head(_EXAMPLE_ROWS).to_json(
+                orient="split", index=False, date_format="iso"
+            )
+            payload = {"kind": "dataframe", **json.loads(rows)}
+        else:
+            row_size = max(1, int(np.prod(prepared.shape[1:])))
+            head = prepared[: max(1, min(_EXAMPLE_ROWS, _EXAMPLE_VALUES // row_size))]
+            if head.dtype.kind == "f":  # NaN is not JSON; null is
+                missing = np.isnan(head)
+                head = head.astype(object)
+                head[missing] = None
+            payload = {"kind": "ndarray", "dtype": prepared.dtype.name, "data": head.tolist()}
+        return json.dumps(payload, allow_nan=False).encode()
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def open_package(
+    read: Callable[[str], bytes],
+    meta: Mapping[str, Any],
+    *,
+    backend: str = "native",
+    load_options: Mapping[str, Any] | None = None,
+) -> LoadedModel:
+    """Load a packaged model, natively or through its verified ONNX form.
+
+    ``load_options`` carries explicit opt-ins to the flavor, such as
+    ``{"trusted_types": [...]}`` for scikit-learn types outside the trusted libraries.
+    """
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise InvalidInput(
+            f"The model package has format version {meta.get('format_version')!r}; this "
+            f"Shipyard reads version {FORMAT_VERSION}.",
+            hint="Upgrade Shipyard to open packages written by a newer version.",
+        )
+    signature = Signature.from_dict(meta["signature"])
+    if backend == "native":
+        flavor = get_flavor(meta["flavor"])
+        flavor_meta = dict(meta["flavor_meta"])
+        if load_options:
+            if "just_saved" in load_options:
+                raise InvalidInput("load_options 'just_saved' is reserved for packaging.")
+            flavor_meta["load_options"] = dict(load_options)
+        native = NativeRunner(flavor, flavor.load(read, flavor_meta), flavor_meta, signature)
+        return LoadedModel(signature, meta, backend, native.model, native)
+    if backend == "onnx":
+        onnx = meta.get("onnx") or {}
+        if onnx.get("status") != "verified":
+            raise InvalidInput(
+                f"This model has no verified ONNX form: {onnx.get('reason', 'none was made')}.",
+                hint="Open it with backend='native'.",
+            )
+        runner = OnnxRunner(new_session(read(onnx["file"])), onnx, signature)
+        return LoadedModel(signature, meta, backend, runner.session, runner)
+    raise InvalidInput(
+        f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.",
+        hint="Use 'native' for the model's own library or 'onnx' for its ONNX form.",
+    )
+
+
+class Runner(Protocol):
+    """What a backend does with a caller's payload: check it, run the model, shape the output."""
+
+    def predict(self, data: Any) -> Array: ...
+
+    def predict_proba(self, data: Any) -> Array: ...
+
+
+class NativeRunner:
+    """Runs the model through its flavor, on inputs prepared to the signature."""
+
+    def __init__(
+        self, flavor: Flavor, model: Any, meta: Mapping[str, Any], signature: Signature
+    ) -> None:
+        self.flavor = flavor
+        self.model = model
+        self.meta = meta
+        self._prepare = InputPreparer(signature)
+
+    def predict(self, data: Any) -> Array:
+        return as_prediction(self.flavor.predict(self.model, self._prepare(data), self.meta))
+
+    def predict_proba(self, data: Any) -> Array:
+        proba = self.flavor.predict_proba(self.model, self._prepare(data), self.meta)
+        return np.asarray(proba)
+
+
+class LoadedModel:
+    """A model ready to predict: checks each payload against the signature, then runs it.
+
+    ``predict`` returns an ndarray: (n_rows,) for single-output models (class labels for
+    classifiers, values for regressors), (n_rows, n_outputs) otherwise, the same for both
+    backends. ``raw`` is the underlying model object (an onnxruntime session for "onnx").
+    """
+
+    def __init__(
+        self,
+        signature: Signature,
+        metadata: Mapping[str, Any],
+        backend: str,
+        raw: Any,
+        runner: Runner,
+    ) -> None:
+        self.signature = signature
+        self.metadata = metadata
+        self.backend = backend
+        self.raw = raw
+        self.flavor: str = metadata["flavor"]
+        self._runner = runner
+
+    def predict(self, data: Any) -> Array:
+        return self._runner.predict(data)
+
+    def predict_proba(self, data: Any) -> Array:
+        """Class probabilities (n_rows, n_classes), for classifiers."""
+        return self._runner.predict_proba(data)
+
+    def __repr__(self) -> str:
+        return f"<LoadedModel flavor={self.flavor!r} backend={self.backend!r}>"

@@ -1,0 +1,1 @@
+"""The built-in flavors, one module per library; each imports its library only when used."""
