@@ -30,6 +30,7 @@ test: $(DEPS)
 
 bench: $(DEPS)
 	$(PY) benchmarks/tracking.py
+	$(PY) benchmarks/registry.py
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check src tests benchmarks examples

@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _results import RESULTS_FILE, write_section
 from _workers import SEED, Config, expected_search_names, run_specs
 from rich.console import Console
 from rich.table import Table
@@ -43,7 +44,6 @@ ROOT = HERE.parent
 WORKER = HERE / "_workers.py"
 PEER_DIR = HERE / ".peers" / "mlflow"
 WORK_DIR = HERE / ".work"
-RESULTS_FILE = HERE / "RESULTS.md"
 STAMP_FILE = PEER_DIR / ".shipyard-bench-installed"
 
 MLFLOW_REQUIREMENTS = ("mlflow>=3,<4",)
@@ -623,8 +623,8 @@ def main(argv: Sequence[str]) -> int:
         print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
     else:
         facts = machine_facts(mlflow_version)
-        RESULTS_FILE.write_text(
-            results_markdown(rows, results, sizes, facts, this_command(), seconds)
+        write_section(
+            "tracking", results_markdown(rows, results, sizes, facts, this_command(), seconds)
         )
         print(f"Wrote {shown(RESULTS_FILE)}.")
     if results.errors:

@@ -94,3 +94,9 @@ def test_shipyard_help_loads_nothing_heavy() -> None:
     )
     loaded = _modules_after(code)
     assert not [m for m in [*HEAVY, "sqlalchemy"] if m in loaded]
+
+
+def test_registry_and_models_load_no_model_library_until_used() -> None:
+    loaded = _modules_after("import shipyard.registry, shipyard.models, shipyard.cli._models")
+    libraries = ["pandas", "sklearn", "torch", "lightgbm", "xgboost", "onnxruntime", "skops"]
+    assert not [m for m in libraries if m in loaded]

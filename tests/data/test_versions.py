@@ -101,3 +101,23 @@ def test_bad_input_is_refused_clearly(workspace: Path, wine: pd.DataFrame) -> No
         sy.load_dataset("wine", format="excel")
     with pytest.raises(InvalidInput, match="positive integer"):
         sy.get_dataset("wine", 0)
+
+
+def test_a_parquet_file_on_s3_is_versioned(
+    workspace: Path,
+    wine: pd.DataFrame,
+    s3_location: tuple[str, dict[str, object]],
+    s3_client: object,
+    tmp_path: Path,
+) -> None:
+    base, options = s3_location
+    local = tmp_path / "wine.parquet"
+    wine.to_parquet(local, index=False)
+    key = f"{base.split('/', 3)[3]}/datasets/wine.parquet"
+    s3_client.upload_file(str(local), "shipyard-tests", key)  # type: ignore[attr-defined]
+    url = f"s3://shipyard-tests/{key}"
+    version = sy.log_dataset(url, "wine", storage_options=options)
+    assert version.source == url and version.num_rows == len(wine)
+    assert sy.log_dataset(wine, "wine").version == version.version  # same content
+    with pytest.raises(NotFound):
+        sy.log_dataset(url.replace("wine.parquet", "gone.parquet"), "wine", storage_options=options)

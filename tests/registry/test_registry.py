@@ -84,6 +84,16 @@ def test_aliases_move_and_uris_resolve_everywhere(workspace: Path, cancer: Any) 
         sy.set_alias("clf", "latest", 1)
 
 
+def test_a_registered_version_can_be_registered_under_another_name(
+    workspace: Path, cancer: Any
+) -> None:
+    original = sy.register_model(_log(cancer), "clf")
+    sy.set_alias("clf", "champion", 1)
+    copy = sy.register_model("models:/clf@champion", "clf-prod", reason="promote")
+    assert (copy.name, copy.version) == ("clf-prod", 1)
+    assert (copy.run_id, copy.artifact_path) == (original.run_id, original.artifact_path)
+
+
 def test_every_change_is_an_audit_event_with_who_and_why(
     workspace: Path, cancer: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
