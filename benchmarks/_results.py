@@ -1,12 +1,32 @@
-"""RESULTS.md holds one section per benchmark script; each script rewrites only its own."""
+"""What every benchmark script shares: its command line and its own section of RESULTS.md."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["RESULTS_FILE", "write_section"]
+__all__ = ["RESULTS_FILE", "parse_args", "this_command", "write_section"]
 
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
+ROOT = RESULTS_FILE.parent.parent
+
+
+def parse_args(argv: Sequence[str], doc: str | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, print only (RESULTS.md untouched)"
+    )
+    return parser.parse_args(argv)
+
+
+def this_command(script: Path) -> str:
+    """How to rerun this measurement, as recorded next to its figures."""
+    python = os.path.relpath(sys.executable, ROOT)
+    return f"cd {ROOT} && {shlex.join([python, os.path.relpath(script, ROOT), *sys.argv[1:]])}"
 
 
 def write_section(name: str, body: str, path: Path = RESULTS_FILE) -> None:

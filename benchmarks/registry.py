@@ -19,13 +19,11 @@ Why it is built like this:
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import functools
 import json
 import os
 import platform
-import shlex
 import shutil
 import subprocess
 import sys
@@ -37,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from _registry_workers import Config
-from _results import RESULTS_FILE, write_section
+from _results import RESULTS_FILE, parse_args, this_command, write_section
 from rich.table import Table
 
 from tracking import (
@@ -55,7 +53,6 @@ from tracking import (
 )
 
 HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 WORKER = HERE / "_registry_workers.py"
 WORK_DIR = HERE / ".work"
 
@@ -501,22 +498,8 @@ def fmt_list(values: Sequence[float]) -> str:
 
 
 # -- main ------------------------------------------------------------------------------------
-def this_command() -> str:
-    python = os.path.relpath(sys.executable, ROOT)
-    script = os.path.relpath(Path(__file__).resolve(), ROOT)
-    return f"cd {ROOT} && {shlex.join([python, script, *sys.argv[1:]])}"
-
-
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--quick", action="store_true", help="small sizes, print only (RESULTS.md untouched)"
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__)
     started = time.perf_counter()
     load_at_start = os.getloadavg()[0]  # other work on the machine skews every figure
     sizes = QUICK if args.quick else FULL
@@ -549,7 +532,10 @@ def main(argv: Sequence[str]) -> int:
         print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
     else:
         facts = machine_facts(results, mlflow_version, (load_at_start, os.getloadavg()[0]))
-        write_section("registry", section_markdown(results, sizes, facts, this_command(), seconds))
+        write_section(
+            "registry",
+            section_markdown(results, sizes, facts, this_command(Path(__file__)), seconds),
+        )
         print(f"Wrote the registry section of {shown(RESULTS_FILE)}.")
     if results.errors:
         print(f"Workspaces kept for inspection: {shown(work_root)}")

@@ -16,14 +16,12 @@ Why it is built like this:
 
 from __future__ import annotations
 
-import argparse
 import collections
 import datetime as dt
 import functools
 import json
 import os
 import platform
-import shlex
 import shutil
 import statistics
 import subprocess
@@ -34,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS_FILE, write_section
+from _results import RESULTS_FILE, parse_args, this_command, write_section
 from _workers import SEED, Config, expected_search_names, run_specs
 from rich.console import Console
 from rich.table import Table
@@ -587,22 +585,8 @@ def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def this_command() -> str:
-    python = os.path.relpath(sys.executable, ROOT)
-    script = os.path.relpath(Path(__file__).resolve(), ROOT)
-    return f"cd {ROOT} && {shlex.join([python, script, *sys.argv[1:]])}"
-
-
-def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--quick", action="store_true", help="small sizes, print only (RESULTS.md untouched)"
-    )
-    return parser.parse_args(argv)
-
-
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv)
+    args = parse_args(argv, __doc__)
     started = time.perf_counter()
     sizes = QUICK if args.quick else FULL
     try:
@@ -624,7 +608,8 @@ def main(argv: Sequence[str]) -> int:
     else:
         facts = machine_facts(mlflow_version)
         write_section(
-            "tracking", results_markdown(rows, results, sizes, facts, this_command(), seconds)
+            "tracking",
+            results_markdown(rows, results, sizes, facts, this_command(Path(__file__)), seconds),
         )
         print(f"Wrote {shown(RESULTS_FILE)}.")
     if results.errors:

@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from shipyard.core.errors import InvalidInput, NotFound
 from shipyard.core.ids import new_id
+from shipyard.core.names import check_entity_name
 from shipyard.core.user import current_user
 from shipyard.data._columns import DatasetSchema, infer_schema
 from shipyard.data._frames import (
@@ -36,17 +37,11 @@ from shipyard.tracking._sql import insert_for, now_ms, require_run
 
 __all__ = ["DatasetService", "DatasetSummary", "DatasetVersion", "check_dataset_name"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _CONTEXT = re.compile(r"^[\w\-.]{1,64}$")
 
 
 def check_dataset_name(name: object) -> str:
-    if isinstance(name, str) and _NAME.match(name):
-        return name
-    raise InvalidInput(
-        f"Invalid dataset name {name!r}.",
-        hint="Use 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit.",
-    )
+    return check_entity_name("dataset", name)
 
 
 @dataclass(frozen=True)

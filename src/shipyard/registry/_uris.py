@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from shipyard.core.errors import InvalidInput
+from shipyard.core.names import check_entity_name
 
 __all__ = [
     "LATEST",
@@ -21,18 +22,12 @@ __all__ = [
 ]
 
 LATEST = "latest"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _ALIAS = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _FORMS = "models:/NAME/VERSION, models:/NAME@ALIAS, models:/NAME@latest or runs:/RUN_ID/PATH"
 
 
 def check_model_name(name: object) -> str:
-    if isinstance(name, str) and _NAME.match(name):
-        return name
-    raise InvalidInput(
-        f"Invalid model name {name!r}.",
-        hint="Use 1 to 128 letters, digits, '_', '-' or '.', starting with a letter or digit.",
-    )
+    return check_entity_name("model", name)
 
 
 def check_alias(alias: object, *, allow_latest: bool = False) -> str:
