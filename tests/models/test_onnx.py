@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from shipyard.core.errors import InvalidInput
+from shipyard.models._flavor import ConversionSkipped
 from shipyard.models._package import files_reader, open_package, package_model
 
 from .conftest import Dataset, RoundTrip
@@ -128,3 +129,57 @@ def test_array_models_convert_too(breast_cancer: Dataset, roundtrip: RoundTrip) 
     _, onnx = roundtrip(model, X[:20], backend="onnx")
     np.testing.assert_array_equal(onnx.predict(X), model.predict(X))
     np.testing.assert_array_equal(onnx.predict(X[3]), model.predict(X[3:4]))
+
+
+@pytest.mark.parametrize("labels", ["numpy", "python"])
+def test_string_labels_keep_the_native_dtype(
+    iris: Dataset, roundtrip: RoundTrip, labels: str
+) -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = iris
+    target = y if labels == "numpy" else pd.Series(y, dtype=object)
+    model = DecisionTreeClassifier(max_depth=3).fit(X, target)
+    package, onnx = roundtrip(model, X, backend="onnx")
+    native = open_package(files_reader(package.files), package.meta)
+    expected = native.predict(X)
+    assert expected.dtype == model.predict(X).dtype
+    for data in (X, X.iloc[:0], X.iloc[0].to_dict()):
+        got = onnx.predict(data)
+        assert got.dtype == native.predict(data).dtype, (labels, got.dtype)
+    np.testing.assert_array_equal(onnx.predict(X), expected)
+
+
+def test_zero_rows_predict_nothing_in_both_backends(iris: Dataset, roundtrip: RoundTrip) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = iris
+    model = LogisticRegression(max_iter=300).fit(X, y)
+    package, onnx = roundtrip(model, X.head(30), backend="onnx")
+    native = open_package(files_reader(package.files), package.meta)
+    assert package.meta["proba_width"] == 3
+    for loaded in (native, onnx):
+        for empty in (X.iloc[:0], [], {name: [] for name in X.columns}, np.zeros((0, 4))):
+            predicted = loaded.predict(empty)
+            assert predicted.shape == (0,) and predicted.dtype == native.predict(X).dtype
+            assert loaded.predict_proba(empty).shape == (0, 3)
+
+
+@pytest.mark.parametrize("error", [RuntimeError, ConversionSkipped])
+def test_conversion_reasons_stay_short(
+    diabetes: Dataset, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    from sklearn.linear_model import Ridge
+
+    from shipyard.models.flavors.sklearn import SklearnFlavor
+
+    def fail(*args: object) -> bytes:
+        raise error("tree arrays:\n" + "0.125, " * 300_000)
+
+    monkeypatch.setattr(SklearnFlavor, "to_onnx", fail)
+    X, y = diabetes
+    package = package_model(Ridge().fit(X, y), input_example=X.head())
+    reason = package.meta["onnx"]["reason"]
+    assert package.meta["onnx"]["status"] == "skipped"
+    assert reason.startswith(("RuntimeError: tree arrays: 0.125,", "tree arrays: 0.125"))
+    assert len(reason) <= 510 and "\n" not in reason

@@ -9,14 +9,8 @@ import pandas as pd
 import pytest
 
 from shipyard.core.errors import InvalidInput
-from shipyard.models._signature import (
-    ColumnSpec,
-    InputPreparer,
-    Signature,
-    TensorSpec,
-    infer_signature,
-    prepare_input,
-)
+from shipyard.models._inputs import InputPreparer, prepare_input
+from shipyard.models._signature import ColumnSpec, Signature, TensorSpec, infer_signature
 
 from .conftest import Dataset
 

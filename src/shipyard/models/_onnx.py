@@ -16,10 +16,12 @@ import numpy as np
 
 from shipyard.core.errors import InvalidInput
 from shipyard.models._flavor import ConversionSkipped
-from shipyard.models._signature import Array, InputPreparer, Signature, TensorSpec
+from shipyard.models._inputs import InputPreparer, empty_output, exact_dtype, n_rows
+from shipyard.models._signature import Array, Signature, TensorSpec
 
 __all__ = [
     "OnnxRunner",
+    "brief",
     "convert_lightgbm",
     "convert_sklearn",
     "new_session",
@@ -96,13 +98,13 @@ def _first_loadable(convert: Callable[[Any], Any], tensor_types: list[Any]) -> b
             new_session(data)
             return data
         except Exception as exc:  # converters fail in many library-specific ways
-            errors.append(f"{tensor_type.__name__}: {type(exc).__name__}: {_brief(exc)}")
+            errors.append(f"{tensor_type.__name__}: {type(exc).__name__}: {brief(exc)}")
     raise ConversionSkipped("conversion failed: " + "; ".join(errors))
 
 
-def _brief(exc: Exception, limit: int = 240) -> str:
-    """The start of an error message: converters may embed whole tree arrays (megabytes)."""
-    text = " ".join(str(exc).split())
+def brief(message: object, limit: int = 240) -> str:
+    """The start of a message on one line: converters may embed whole tree arrays (megabytes)."""
+    text = " ".join(str(message).split())
     return text if len(text) <= limit else text[:limit] + " …"
 
 
@@ -148,13 +150,13 @@ def verify_onnx(
     else:
         labels = _label_decoding(predicted, native, classes)
     proba_output = None
-    if native_proba is not None and len(results) > 1:
+    if native_proba is not None and native_proba.ndim == 2 and len(results) > 1:
         diffs.append(_max_diff(np.asarray(results[1]), native_proba, "probabilities"))
         proba_output = outputs[1]
     return {
         "input": {"name": inputs[0].name, "dtype": input_dtype},
         "outputs": {"predict": outputs[0], "proba": proba_output},
-        "predict_dtype": _dtype_name(native),
+        "predict_dtype": exact_dtype(native),
         "labels": labels,
         "max_abs_diff": max(diffs),
     }
@@ -180,33 +182,42 @@ def _label_decoding(got: Array, expected: Array, classes: list[Any] | None) -> d
     raise ConversionSkipped("ONNX class labels differ from the native ones")
 
 
-def _dtype_name(array: Array) -> str:
-    if array.dtype.kind == "U" or (
-        array.dtype.kind == "O" and all(isinstance(v, str) for v in array)
-    ):
-        return "string"
-    return array.dtype.name
-
-
 class OnnxRunner:
-    """Runs a verified ONNX form and decodes its outputs to the native shape and labels."""
+    """Runs a verified ONNX form and decodes its outputs to the native shape, dtype and labels.
 
-    def __init__(self, session: Any, meta: Mapping[str, Any], signature: Signature) -> None:
+    Safe to call from several threads: onnxruntime sessions run concurrently.
+    """
+
+    def __init__(
+        self,
+        session: Any,
+        meta: Mapping[str, Any],
+        signature: Signature,
+        proba_width: int | None = None,
+    ) -> None:
         self.session = session
         self.meta = meta
         self._prepare = InputPreparer(signature)
         self._tensor = isinstance(signature.inputs, TensorSpec)
         self._input = {"name": str(meta["input"]["name"]), "dtype": str(meta["input"]["dtype"])}
+        # Packages from before exact dtypes were recorded say "string" for numpy strings.
+        dtype = str(meta["predict_dtype"])
+        self._dtype = "str" if dtype == "string" else dtype
+        self._empty = empty_output(signature.outputs, self._dtype)
+        self._proba_width = proba_width
 
     def predict(self, data: Any) -> Array:
-        predicted = squeeze_output(self._run(self.meta["outputs"]["predict"], data))
+        matrix = self._matrix(data)
+        if self._empty is not None and not n_rows(matrix):
+            return self._empty.copy()
+        predicted = squeeze_output(self._run(self.meta["outputs"]["predict"], matrix))
         labels = self.meta.get("labels")
         if labels and labels["decode"] == "index":
             predicted = np.asarray(labels["classes"])[predicted]
-        dtype = self.meta["predict_dtype"]
-        if dtype == "string":
-            return predicted.astype(str)
-        return predicted if dtype == "object" else predicted.astype(dtype, copy=False)
+        if np.dtype(self._dtype).kind == "U":  # never narrower than needed: no truncated labels
+            predicted = predicted.astype(str)
+            return predicted.astype(np.promote_types(predicted.dtype, self._dtype), copy=False)
+        return predicted.astype(self._dtype, copy=False)
 
     def predict_proba(self, data: Any) -> Array:
         name = self.meta["outputs"].get("proba")
@@ -215,12 +226,16 @@ class OnnxRunner:
                 "This model's ONNX form has no class probabilities.",
                 hint="Call predict() instead; only classifiers have probabilities.",
             )
-        return np.asarray(self._run(name, data), dtype=np.float64)
+        matrix = self._matrix(data)
+        if self._proba_width is not None and not n_rows(matrix):
+            return np.empty((0, self._proba_width))
+        return np.asarray(self._run(name, matrix), dtype=np.float64)
 
-    def _run(self, output: str, data: Any) -> Any:
+    def _matrix(self, data: Any) -> Array:
         dtype = self._input["dtype"]
         if self._tensor:
-            matrix = np.asarray(self._prepare(data)).astype(dtype, copy=False)
-        else:
-            matrix = self._prepare.matrix(data, dtype)
+            return np.asarray(self._prepare(data)).astype(dtype, copy=False)
+        return self._prepare.matrix(data, dtype)
+
+    def _run(self, output: str, matrix: Array) -> Any:
         return self.session.run([output], {self._input["name"]: matrix})[0]

@@ -20,15 +20,10 @@ import pandas as pd
 
 from shipyard.core.errors import InvalidInput, NotFound
 from shipyard.models._flavor import ConversionSkipped, Flavor, distribution_versions
-from shipyard.models._onnx import OnnxRunner, new_session, squeeze_output, verify_onnx
+from shipyard.models._inputs import InputPreparer, empty_output, exact_dtype, n_rows
+from shipyard.models._onnx import OnnxRunner, brief, new_session, squeeze_output, verify_onnx
 from shipyard.models._plugins import flavor_for, get_flavor
-from shipyard.models._signature import (
-    Array,
-    InputPreparer,
-    Signature,
-    as_array,
-    infer_signature,
-)
+from shipyard.models._signature import Array, Signature, as_array, infer_signature
 
 __all__ = [
     "BACKENDS",
@@ -46,6 +41,7 @@ BACKENDS = ("native", "onnx")
 EXAMPLE_FILE = "input_example.json"
 _EXAMPLE_ROWS = 5
 _EXAMPLE_VALUES = 10_000  # an image example keeps one row, not five
+_REASON_CHARS = 500  # reasons are stored in metadata; converter errors can run to megabytes
 
 
 @dataclass(frozen=True)
@@ -76,6 +72,11 @@ def package_model(
         )
     inputs = infer_signature(input_example)
     prepared = InputPreparer(inputs)(input_example)
+    if not n_rows(prepared):
+        raise InvalidInput(
+            "The input_example has no rows.",
+            hint="Pass a few rows of real input: they fix the signature and check the model.",
+        )
     files: dict[str, bytes] = {}
     flavor_meta = chosen.save(model, files, {**options, "input_example": prepared})
     if EXAMPLE_FILE in files:
@@ -87,9 +88,9 @@ def package_model(
     if example_json is not None:
         files[EXAMPLE_FILE] = example_json
 
+    proba = _native_proba(chosen, loaded, prepared, flavor_meta)
     onnx_meta: dict[str, Any] = {"status": "skipped", "reason": "convert_onnx=False was given"}
     if convert_onnx:
-        proba = _native_proba(chosen, loaded, prepared, flavor_meta)
         onnx_meta = _onnx_form(
             chosen, model, signature, prepared, native, proba, flavor_meta, files
         )
@@ -101,6 +102,10 @@ def package_model(
         "files": sorted(files),
         "input_example": EXAMPLE_FILE if example_json is not None else None,
         "onnx": onnx_meta,
+        # For zero rows, answered without the model: predict's dtype and the number of class
+        # probability columns (None: no predict_proba).
+        "predict_dtype": exact_dtype(native),
+        "proba_width": proba.shape[1] if proba is not None else None,
         "library_versions": {**distribution_versions(["numpy"]), **chosen.library_versions()},
         "python_version": platform.python_version(),
         "created_ms": int(time.time() * 1000),
@@ -168,7 +173,7 @@ def _predict(flavor: Flavor, model: Any, prepared: Any, flavor_meta: Mapping[str
     except Exception as exc:
         raise InvalidInput(
             f"The reloaded {flavor.name} model failed to predict on input_example: "
-            f"{type(exc).__name__}: {exc}",
+            f"{type(exc).__name__}: {brief(exc, _REASON_CHARS)}",
             hint="Pass an input_example shaped like the data the model was trained on.",
         ) from exc
     try:
@@ -184,10 +189,12 @@ def _predict(flavor: Flavor, model: Any, prepared: Any, flavor_meta: Mapping[str
 def _native_proba(
     flavor: Flavor, model: Any, prepared: Any, meta: Mapping[str, Any]
 ) -> Array | None:
+    """Class probabilities on the example, or None when the model gives none (or fails to)."""
     try:
-        return np.asarray(flavor.predict_proba(model, prepared, meta))
-    except InvalidInput:
+        proba = np.asarray(flavor.predict_proba(model, prepared, meta))
+    except Exception:  # a model without working probabilities is still a model
         return None
+    return proba if proba.ndim == 2 else None
 
 
 def _onnx_form(
@@ -211,9 +218,9 @@ def _onnx_form(
         matrix = prepared.to_numpy() if isinstance(prepared, pd.DataFrame) else prepared
         verified = verify_onnx(data, matrix, native, proba, flavor_meta.get("classes"))
     except ConversionSkipped as exc:
-        return {"status": "skipped", "reason": str(exc)}
+        return {"status": "skipped", "reason": brief(exc, _REASON_CHARS)}
     except Exception as exc:  # a missing runtime or a converter bug never fails packaging
-        return {"status": "skipped", "reason": f"{type(exc).__name__}: {exc}"}
+        return {"status": "skipped", "reason": brief(f"{type(exc).__name__}: {exc}", _REASON_CHARS)}
     name = "model.onnx" if files.get("model.onnx", data) == data else "converted.onnx"
     files[name] = data
     return {"status": "verified", "file": name, **verified}
@@ -261,12 +268,13 @@ def open_package(
     signature = Signature.from_dict(meta["signature"])
     if backend == "native":
         flavor = get_flavor(meta["flavor"])
-        flavor_meta = dict(meta["flavor_meta"])
-        if load_options:
-            if "just_saved" in load_options:
-                raise InvalidInput("load_options 'just_saved' is reserved for packaging.")
-            flavor_meta["load_options"] = dict(load_options)
-        native = NativeRunner(flavor, flavor.load(read, flavor_meta), flavor_meta, signature)
+        load_options = dict(load_options or {})
+        if "just_saved" in load_options:
+            raise InvalidInput("load_options 'just_saved' is reserved for packaging.")
+        # Opt-ins come from the caller only: stored metadata cannot grant itself any.
+        flavor_meta = {**meta["flavor_meta"], "load_options": load_options}
+        model = flavor.load(read, flavor_meta)
+        native = NativeRunner(flavor, model, flavor_meta, signature, meta)
         return LoadedModel(signature, meta, backend, native.model, native)
     if backend == "onnx":
         onnx = meta.get("onnx") or {}
@@ -275,7 +283,8 @@ def open_package(
                 f"This model has no verified ONNX form: {onnx.get('reason', 'none was made')}.",
                 hint="Open it with backend='native'.",
             )
-        runner = OnnxRunner(new_session(read(onnx["file"])), onnx, signature)
+        proba_width = meta.get("proba_width")
+        runner = OnnxRunner(new_session(read(onnx["file"])), onnx, signature, proba_width)
         return LoadedModel(signature, meta, backend, runner.session, runner)
     raise InvalidInput(
         f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.",
@@ -292,22 +301,39 @@ class Runner(Protocol):
 
 
 class NativeRunner:
-    """Runs the model through its flavor, on inputs prepared to the signature."""
+    """Runs the model through its flavor, on inputs prepared to the signature.
+
+    Zero rows never reach the model (many libraries refuse them): the answer is an empty array
+    shaped like the signature's outputs, with the dtype recorded at packaging.
+    """
 
     def __init__(
-        self, flavor: Flavor, model: Any, meta: Mapping[str, Any], signature: Signature
+        self,
+        flavor: Flavor,
+        model: Any,
+        meta: Mapping[str, Any],
+        signature: Signature,
+        package_meta: Mapping[str, Any] | None = None,
     ) -> None:
         self.flavor = flavor
         self.model = model
         self.meta = meta
         self._prepare = InputPreparer(signature)
+        package_meta = package_meta or {}
+        self._empty = empty_output(signature.outputs, package_meta.get("predict_dtype"))
+        self._proba_width: int | None = package_meta.get("proba_width")
 
     def predict(self, data: Any) -> Array:
-        return as_prediction(self.flavor.predict(self.model, self._prepare(data), self.meta))
+        prepared = self._prepare(data)
+        if self._empty is not None and not n_rows(prepared):
+            return self._empty.copy()
+        return as_prediction(self.flavor.predict(self.model, prepared, self.meta))
 
     def predict_proba(self, data: Any) -> Array:
-        proba = self.flavor.predict_proba(self.model, self._prepare(data), self.meta)
-        return np.asarray(proba)
+        prepared = self._prepare(data)
+        if self._proba_width is not None and not n_rows(prepared):
+            return np.empty((0, self._proba_width))
+        return np.asarray(self.flavor.predict_proba(self.model, prepared, self.meta))
 
 
 class LoadedModel:

@@ -2,6 +2,9 @@
 
 The default format stores no code: the weights (safetensors, no pickle) plus ``module:QualName``
 and JSON constructor arguments, so loading rebuilds the class and loads the weights strictly.
+Loading imports that module, running its import-time code: the reference comes from the
+workspace's own verified metadata, naming the user's own class, and it must be a dotted module
+name (never a path) whose attribute is an ``nn.Module`` subclass, or nothing is imported or called.
 Saving rebuilds it once too, so a class that cannot be rebuilt fails at save time, not in
 production. ``options={"format": "torchscript"}`` stores a compiled graph instead, for classes
 that live in ``__main__`` or a notebook.
@@ -66,7 +69,10 @@ class PyTorchFlavor(Flavor):
         else:
             import safetensors.torch
 
-            model = _module_class(meta["class"])(**meta["init_kwargs"])
+            init_kwargs = meta.get("init_kwargs")
+            if not isinstance(init_kwargs, dict):
+                raise InvalidInput(f"The stored init_kwargs {init_kwargs!r} are not a dict.")
+            model = _module_class(meta["class"])(**init_kwargs)
             model.load_state_dict(safetensors.torch.load(read(meta["file"])), strict=True)
         return model.eval()
 
@@ -124,7 +130,12 @@ def _module_class(ref: str) -> Any:
     """The ``nn.Module`` subclass named ``module:QualName``; nothing else is ever called."""
     import torch
 
-    module_name, _, qualname = ref.partition(":")
+    module_name, _, qualname = ref.partition(":") if isinstance(ref, str) else ("", "", "")
+    if not (_dotted(module_name) and _dotted(qualname)):
+        raise InvalidInput(
+            f"The PyTorch class reference {ref!r} is not of the form 'package.module:Class'.",
+            hint="Package the model again; its metadata is damaged.",
+        )
     try:
         target: Any = importlib.import_module(module_name)
         for part in qualname.split("."):
@@ -137,6 +148,11 @@ def _module_class(ref: str) -> Any:
     if not (isinstance(target, type) and issubclass(target, torch.nn.Module)):
         raise InvalidInput(f"{ref} is not a torch.nn.Module subclass; refusing to call it.")
     return target
+
+
+def _dotted(name: str) -> bool:
+    """Whether ``name`` is dotted Python identifiers: an import path, never a file path."""
+    return all(part.isidentifier() for part in name.split("."))
 
 
 def _torchscript_bytes(model: Any, example: Any) -> bytes:
