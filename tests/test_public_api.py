@@ -49,6 +49,11 @@ EXPECTED = {
     "PythonModel",
     "Signature",
     "log_model",
+    # pipelines
+    "PipelineRun",
+    "RunFailed",
+    "pipeline",
+    "step",
     # registry
     "ModelVersion",
     "delete_alias",

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
         InvalidFilter,
         InvalidInput,
         NotFound,
+        RunFailed,
         ShipyardError,
         StoreError,
     )
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
         validate,
     )
     from shipyard.models import LoadedModel, ModelRef, PythonModel, Signature, log_model
+    from shipyard.pipelines import PipelineRun, pipeline, step
     from shipyard.registry import (
         ModelVersion,
         delete_alias,
@@ -77,8 +79,10 @@ __all__ = [
     "ModelRef",
     "ModelVersion",
     "NotFound",
+    "PipelineRun",
     "PythonModel",
     "Run",
+    "RunFailed",
     "RunPage",
     "RunRecord",
     "RunStatus",
@@ -107,12 +111,14 @@ __all__ = [
     "log_param",
     "log_params",
     "model_history",
+    "pipeline",
     "register_model",
     "search_runs",
     "set_alias",
     "set_tag",
     "set_tags",
     "start_run",
+    "step",
     "update_model_version",
     "validate",
 ]
@@ -126,6 +132,7 @@ _HOMES = {
         "InvalidFilter",
         "InvalidInput",
         "NotFound",
+        "RunFailed",
         "ShipyardError",
         "StoreError",
     ),
@@ -139,6 +146,7 @@ _HOMES = {
         "validate",
     ),
     "shipyard.models": ("LoadedModel", "ModelRef", "PythonModel", "Signature", "log_model"),
+    "shipyard.pipelines": ("PipelineRun", "pipeline", "step"),
     "shipyard.registry": (
         "ModelVersion",
         "delete_alias",

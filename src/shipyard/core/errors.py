@@ -10,8 +10,10 @@ that matches it, so ``except LookupError`` keeps working for callers who do not 
     │   └── InvalidFilter                             a search filter or order does not parse
     ├── NotFound                       (LookupError)  an experiment, run or artifact is missing
     ├── Conflict                       (ValueError)   the request contradicts stored state
-    └── StoreError                     (RuntimeError) the database or artifact store failed
-        └── ArtifactCorrupted                         a blob's bytes no longer match its digest
+    ├── StoreError                     (RuntimeError) the database or artifact store failed
+    │   └── ArtifactCorrupted                         a blob's bytes no longer match its digest
+    └── RunFailed                      (RuntimeError) user code (a pipeline step, every tuning
+                                                      trial) failed; the message names it
 
 Errors raised by SQLAlchemy, fsspec or an object store are translated into these where they
 enter Shipyard; they never leak to the user. Each class carries a stable ``code`` and every
@@ -28,6 +30,7 @@ __all__ = [
     "InvalidFilter",
     "InvalidInput",
     "NotFound",
+    "RunFailed",
     "ShipyardError",
     "StoreError",
 ]
@@ -90,3 +93,12 @@ class ArtifactCorrupted(StoreError):
     """A stored blob no longer hashes to its digest: it is reported, never returned."""
 
     code = "artifact_corrupted"
+
+
+class RunFailed(ShipyardError, RuntimeError):
+    """User code run by Shipyard failed: a pipeline step, or every trial of a tuning study.
+
+    The message names what failed and its error; the run that records it stays in the store.
+    """
+
+    code = "run_failed"

@@ -16,7 +16,7 @@ __all__ = ["HEAD", "head_revision", "upgrade"]
 _SCRIPT_LOCATION = "shipyard.store:migrations"
 # The newest migration; a test pins it to Alembic's head, so opening an up-to-date database
 # never has to import Alembic.
-HEAD = "0002"
+HEAD = "0003"
 _PG_LOCK_KEY = 0x5348_4950  # "SHIP": one advisory lock serialises migrations on PostgreSQL
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "registered_models",
     "run_inputs",
     "runs",
+    "step_cache",
     "tags",
 ]
 
@@ -232,4 +233,16 @@ model_events = sa.Table(
     sa.Column("user", sa.String(256), nullable=True),
     sa.Column("at_ms", sa.BigInteger, nullable=False),
     sa.Index(None, "model_id", "id"),
+)
+
+# Pipeline step cache: a key (hash of code, params and input contents) to the stored outputs of
+# the step run that first computed it. Rows are only ever inserted.
+step_cache = sa.Table(
+    "step_cache",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("step", sa.String(256), nullable=False),
+    sa.Column("run_id", sa.String(26), sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("outputs", sa.JSON, nullable=False),
+    sa.Column("created_ms", sa.BigInteger, nullable=False),
 )
