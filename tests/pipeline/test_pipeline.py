@@ -83,9 +83,7 @@ def test_changed_upstream_data_misses_exactly_downstream(workspace: Path, csv: P
     assert changed.output("evaluate")["rows"] == 7
 
 
-def test_a_changed_parameter_misses_only_the_steps_that_see_it(
-    workspace: Path, csv: Path
-) -> None:
+def test_a_changed_parameter_misses_only_the_steps_that_see_it(workspace: Path, csv: Path) -> None:
     flows.training.run(path=str(csv), c=1.0)
     run = flows.training.run(path=str(csv), c=0.1)
     assert _statuses(run) == {
@@ -146,7 +144,7 @@ def test_changed_step_code_misses_that_step_and_what_it_changes(
 def test_a_failing_step_skips_downstream_and_lets_other_branches_finish(
     workspace: Path,
 ) -> None:
-    with pytest.raises(RunFailed, match="boom.*ValueError: bad value left") as caught:
+    with pytest.raises(RunFailed, match=r"boom.*ValueError: bad value left") as caught:
         flows.branching.run(fail=True, pause_s=0.0)
     assert caught.value.hint is not None and "pipelines runs show" in caught.value.hint
     run = flows.branching.run(fail=True, pause_s=0.0, raise_on_failure=False, cache=False)
@@ -230,7 +228,7 @@ def test_definition_mistakes_are_clear(workspace: Path) -> None:
         empty.run()
     with pytest.raises(InvalidInput, match="wrong parameters"):
         flows.training.run(nope=1)
-    with pytest.raises(InvalidInput, match="is run with .run"):
+    with pytest.raises(InvalidInput, match=r"is run with \.run"):
         flows.training("x")
     with pytest.raises(InvalidInput, match="Unknown executor"):
         flows.splitting.run(executor="spark")

@@ -12,7 +12,7 @@ import shipyard as sy
 from shipyard.tracking import close_workspaces, tracking_service
 from tests.pipeline import flows
 
-pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

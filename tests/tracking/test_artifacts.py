@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.store.test_artifact_names import TRICKS
 
 import shipyard as sy
 from shipyard.tracking import tracking_service
+from tests.store.test_artifact_names import TRICKS
 
 CANARY_TEXT = b"canary: must never be read or written"
 
