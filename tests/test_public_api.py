@@ -54,6 +54,9 @@ EXPECTED = {
     "RunFailed",
     "pipeline",
     "step",
+    # tuning
+    "TuneResult",
+    "tune",
     # registry
     "ModelVersion",
     "delete_alias",

@@ -66,6 +66,7 @@ if TYPE_CHECKING:
         set_tags,
         start_run,
     )
+    from shipyard.tuning import TuneResult, tune
 
 __all__ = [
     "ArtifactCorrupted",
@@ -89,6 +90,7 @@ __all__ = [
     "ShipyardError",
     "Signature",
     "StoreError",
+    "TuneResult",
     "ValidationReport",
     "__version__",
     "active_run",
@@ -119,6 +121,7 @@ __all__ = [
     "set_tags",
     "start_run",
     "step",
+    "tune",
     "update_model_version",
     "validate",
 ]
@@ -159,6 +162,7 @@ _HOMES = {
         "set_alias",
         "update_model_version",
     ),
+    "shipyard.tuning": ("TuneResult", "tune"),
     "shipyard.tracking": (
         "Run",
         "RunPage",
@@ -180,9 +184,13 @@ _HOMES = {
     ),
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
+# Subpackages reachable as attributes (``sy.tuning.loguniform``) without an explicit import.
+_SUBPACKAGES = {"data", "models", "pipelines", "registry", "tracking", "tuning"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"shipyard.{name}")
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'shipyard' has no attribute {name!r}")
