@@ -31,6 +31,7 @@ test: $(DEPS)
 bench: $(DEPS)
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/registry.py
+	$(PY) benchmarks/pipelines.py
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check src tests benchmarks examples
