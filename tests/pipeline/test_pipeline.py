@@ -47,6 +47,7 @@ def test_steps_run_in_order_as_child_runs_with_their_outputs(workspace: Path, cs
     service = tracking_service()
     parent = service.get_run(run.run_id)
     assert parent.tags["shipyard.kind"] == "pipeline" and parent.params["c"] == "0.5"
+    assert parent.params["path"] == str(csv)
     children = sy.search_runs("training", filter=f"parent_id = '{run.run_id}'", limit=50).runs
     assert sorted(c.name for c in children) == sorted(run.steps)
     train_run = service.get_run(run.steps["train"].run_id)

@@ -66,12 +66,17 @@ def execute_step(task: StepTask) -> StepResult:
     node, started = task.node, time.perf_counter()
     service = tracking_service()
     key = cache_key(node, {arg: out.content_hash for arg, out in task.inputs.items()})
-    tags = {"shipyard.kind": "step", "shipyard.step": node.step.name, "shipyard.cache_key": key}
     cache = StepCache(service.store.db)
+    hit = cache.get(key) if task.use_cache and node.step.options.cache else None
+    tags = {
+        "shipyard.kind": "step",
+        "shipyard.step": node.step.name,
+        "shipyard.cache_key": key,
+        "shipyard.cache": "miss" if hit is None else "hit",
+        **({} if hit is None else {"shipyard.cached_from": hit[0]}),
+    }
     with start_run(task.experiment, node.id, tags=tags, parent=task.parent_run_id) as run:
-        hit = cache.get(key) if task.use_cache and node.step.options.cache else None
         if hit is not None:
-            run.set_tags({"shipyard.cache": "hit", "shipyard.cached_from": hit[0]})
             return StepResult(
                 node.id,
                 StepStatus.CACHED,
@@ -81,7 +86,6 @@ def execute_step(task: StepTask) -> StepResult:
                 cached_from=hit[0],
                 outputs=hit[1],
             )
-        run.set_tag("shipyard.cache", "miss")
         if node.params:
             run.log_params({k: _param_text(v) for k, v in node.params.items()})
         attempts, error, details = 0, None, None
@@ -111,7 +115,8 @@ def execute_step(task: StepTask) -> StepResult:
                 cache_key=key,
                 attempts=attempts,
             )
-        run.set_tags({"shipyard.attempts": attempts})
+        if attempts > 1:
+            run.set_tags({"shipyard.attempts": attempts})
         if node.step.options.cache:
             cache.put(key, node.step.name, run.id, outputs)
         return StepResult(

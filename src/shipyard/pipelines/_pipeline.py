@@ -106,7 +106,7 @@ class Pipeline:
         try:
             with start_run(experiment, self.name, tags=tags, parent=None) as run:
                 if params:
-                    run.log_params({k: json.dumps(v, default=str) for k, v in params.items()})
+                    run.log_params({k: _param_text(v) for k, v in params.items()})
                 run.log_artifact(
                     json.dumps(graph.to_dict(), indent=2).encode(), "pipeline/graph.json"
                 )
@@ -185,6 +185,11 @@ def _schedule(
             done[node_id] = _result(node_id, future)
             progress.update(node_id, done[node_id].status, done[node_id].duration_s)
     return {node.id: done[node.id] for node in graph.topological()}
+
+
+def _param_text(value: Any) -> str:
+    """Text as it is, other values as JSON (so 0.5 reads 0.5 and a path is not quoted)."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 def _inputs(node: Node, done: dict[str, StepResult]) -> dict[str, Any]:
