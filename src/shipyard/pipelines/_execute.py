@@ -86,8 +86,13 @@ def execute_step(task: StepTask) -> StepResult:
                 cached_from=hit[0],
                 outputs=hit[1],
             )
-        if node.params:
-            run.log_params({k: _param_text(v) for k, v in node.params.items()})
+        # Lineage: which upstream output (and which content) each input was.
+        inputs = {
+            f"input.{arg}": f"{ref.node}.{ref.name}@{task.inputs[arg].content_hash[:16]}"
+            for arg, ref in node.inputs.items()
+        }
+        if node.params or inputs:
+            run.log_params({**{k: _param_text(v) for k, v in node.params.items()}, **inputs})
         attempts, error, details = 0, None, None
         while attempts <= node.step.options.retries:
             attempts += 1
