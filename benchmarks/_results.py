@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["RESULTS_FILE", "parse_args", "this_command", "write_section"]
+__all__ = ["RESULTS_FILE", "one_line", "parse_args", "this_command", "write_section"]
 
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 ROOT = RESULTS_FILE.parent.parent
@@ -21,6 +21,12 @@ def parse_args(argv: Sequence[str], doc: str | None) -> argparse.Namespace:
         "--quick", action="store_true", help="small sizes, print only (RESULTS.md untouched)"
     )
     return parser.parse_args(argv)
+
+
+def one_line(text: str) -> str:
+    """A crash's traceback as one markdown list item: the first line and the error itself."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
 
 
 def this_command(script: Path) -> str:

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from _pipelines_workers import PIPELINE, RESULT_PREFIX, write_flows
-from _results import RESULTS_FILE, parse_args, this_command, write_section
+from _results import RESULTS_FILE, one_line, parse_args, this_command, write_section
 from rich.table import Table
 
 from tracking import (
@@ -559,12 +559,6 @@ def section_markdown(
     if notes:
         parts += ["", "## Notes", "", *(f"- {one_line(note)}" for note in notes)]
     return "\n".join(parts) + "\n"
-
-
-def one_line(text: str) -> str:
-    """A crash's traceback as one markdown list item: the first line and the error itself."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
 
 
 # -- main ------------------------------------------------------------------------------------
