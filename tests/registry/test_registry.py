@@ -101,7 +101,7 @@ def test_every_change_is_an_audit_event_with_who_and_why(
     ref = _log(cancer)
     sy.register_model(ref, "clf", reason="first cut")
     monkeypatch.setenv("SHIPYARD_USER", "ben")
-    sy.set_alias("clf", "champion", 1, reason="passed the gate")
+    sy.set_alias("clf", "champion", 1, reason="passed the gate", evidence={"gate": "passed"})
     registry.set_model_version_tags("clf", 1, {"reviewed": "yes"})
     sy.update_model_version("clf", 1, description="LR on 6 features")
     sy.delete_alias("clf", "champion", reason="rollback drill")
@@ -115,7 +115,7 @@ def test_every_change_is_an_audit_event_with_who_and_why(
         ("delete_alias", 1, "ben"),
     ]
     assert events[1].reason == "first cut" and events[1].detail == {"source": ref.uri}
-    assert events[2].detail == {"alias": "champion", "previous_version": None}
+    assert events[2].detail == {"alias": "champion", "previous_version": None, "gate": "passed"}
     assert events[5].reason == "rollback drill"
     assert all(b.at_ms >= a.at_ms for a, b in itertools.pairwise(events))
 

@@ -53,9 +53,19 @@ def register_model(
     )
 
 
-def set_alias(name: str, alias: str, version: int, *, reason: str | None = None) -> ModelVersion:
-    """Point ``models:/name@alias`` at ``version`` (creating or moving the alias)."""
-    return registry_service().set_alias(name, alias, version, reason=reason)
+def set_alias(
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    reason: str | None = None,
+    evidence: Mapping[str, Any] | None = None,
+) -> ModelVersion:
+    """Point ``models:/name@alias`` at ``version`` (creating or moving the alias).
+
+    ``evidence`` is kept with the move in the audit trail (e.g. the gate report's location).
+    """
+    return registry_service().set_alias(name, alias, version, reason=reason, evidence=evidence)
 
 
 def delete_alias(name: str, alias: str, *, reason: str | None = None) -> None:

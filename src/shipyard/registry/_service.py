@@ -145,9 +145,19 @@ class RegistryService:
 
     # -- aliases, descriptions, status, tags -----------------------------------------------
     def set_alias(
-        self, name: str, alias: str, version: int, *, reason: str | None = None
+        self,
+        name: str,
+        alias: str,
+        version: int,
+        *,
+        reason: str | None = None,
+        evidence: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
-        """Point ``alias`` at ``version``, creating or moving it."""
+        """Point ``alias`` at ``version``, creating or moving it.
+
+        ``evidence`` (JSON values, e.g. the gate report a promotion rests on) is kept in the
+        audit event with the move.
+        """
         name, alias = check_model_name(name), check_alias(alias)
         version, reason, user = (
             _check_version(version),
@@ -175,7 +185,7 @@ class RegistryService:
                     model_id=model_id, alias=alias, version_id=version_id, updated_ms=now_ms()
                 )
             )
-            detail = {"alias": alias, "previous_version": previous}
+            detail = {"alias": alias, "previous_version": previous, **dict(evidence or {})}
             _audit(conn, model_id, version, "set_alias", detail, reason, user)
 
         self._db.write(work)
