@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shipyard.core.errors import ConfigError
 
@@ -58,6 +59,8 @@ class _ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     store: _StoreSection = _StoreSection()
+    # Read by the gate policy (shipyard.evaluate), which validates its own rules.
+    gates: dict[str, Any] = Field(default_factory=dict)
 
 
 class Settings(BaseModel):
@@ -68,6 +71,7 @@ class Settings(BaseModel):
     root: Path
     db_url: str
     artifacts: str
+    gates: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -126,7 +130,8 @@ def resolve_settings(start: Path | None = None) -> Settings:
     Without ``start``, ``SHIPYARD_HOME`` names the workspace, else the current folder is searched.
     """
     root = _find_root(start)
-    store = _read_config(root).store
+    config = _read_config(root)
+    store = config.store
     db_url = os.environ.get("SHIPYARD_DB_URL") or store.db_url
     artifacts = os.environ.get("SHIPYARD_ARTIFACTS") or store.artifacts
     try:
@@ -140,6 +145,7 @@ def resolve_settings(start: Path | None = None) -> Settings:
         root=root,
         db_url=_absolute_sqlite(db_url, root),
         artifacts=_absolute_artifacts(artifacts, root),
+        gates=config.gates,
     )
 
 
