@@ -54,6 +54,15 @@ EXPECTED = {
     "RunFailed",
     "pipeline",
     "step",
+    # evaluation and gates
+    "Comparison",
+    "Evaluation",
+    "GateResult",
+    "compare",
+    "evaluate",
+    "gate",
+    "promote",
+    "rollback",
     # tuning
     "TuneResult",
     "tune",

@@ -33,6 +33,16 @@ if TYPE_CHECKING:
         log_dataset,
         validate,
     )
+    from shipyard.evaluation import (
+        Comparison,
+        Evaluation,
+        GateResult,
+        compare,
+        evaluate,
+        gate,
+        promote,
+        rollback,
+    )
     from shipyard.models import LoadedModel, ModelRef, PythonModel, Signature, log_model
     from shipyard.pipelines import PipelineRun, pipeline, step
     from shipyard.registry import (
@@ -70,9 +80,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArtifactCorrupted",
+    "Comparison",
     "ConfigError",
     "Conflict",
     "DatasetVersion",
+    "Evaluation",
+    "GateResult",
     "InvalidArtifactName",
     "InvalidFilter",
     "InvalidInput",
@@ -94,7 +107,10 @@ __all__ = [
     "ValidationReport",
     "__version__",
     "active_run",
+    "compare",
     "delete_alias",
+    "evaluate",
+    "gate",
     "get_dataset",
     "get_model_version",
     "get_run",
@@ -114,7 +130,9 @@ __all__ = [
     "log_params",
     "model_history",
     "pipeline",
+    "promote",
     "register_model",
+    "rollback",
     "search_runs",
     "set_alias",
     "set_tag",
@@ -147,6 +165,16 @@ _HOMES = {
         "load_dataset",
         "log_dataset",
         "validate",
+    ),
+    "shipyard.evaluation": (
+        "Comparison",
+        "Evaluation",
+        "GateResult",
+        "compare",
+        "evaluate",
+        "gate",
+        "promote",
+        "rollback",
     ),
     "shipyard.models": ("LoadedModel", "ModelRef", "PythonModel", "Signature", "log_model"),
     "shipyard.pipelines": ("PipelineRun", "pipeline", "step"),
@@ -185,7 +213,7 @@ _HOMES = {
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
 # Subpackages reachable as attributes (``sy.tuning.loguniform``) without an explicit import.
-_SUBPACKAGES = {"data", "models", "pipelines", "registry", "tracking", "tuning"}
+_SUBPACKAGES = {"data", "evaluation", "models", "pipelines", "registry", "tracking", "tuning"}
 
 
 def __getattr__(name: str) -> Any:

@@ -8,7 +8,16 @@ from typing import Annotated
 
 import typer
 
-from shipyard.cli import _artifacts, _datasets, _experiments, _models, _new, _pipelines, _runs
+from shipyard.cli import (
+    _artifacts,
+    _datasets,
+    _experiments,
+    _gate,
+    _models,
+    _new,
+    _pipelines,
+    _runs,
+)
 from shipyard.cli._output import print_json
 
 __all__ = ["app", "main"]
@@ -28,6 +37,7 @@ app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_models.app, name="models")
 app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_new.app, name="new")
+_gate.register(app)
 
 
 @app.callback()

@@ -59,7 +59,7 @@ class _ConfigFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     store: _StoreSection = _StoreSection()
-    # Read by the gate policy (shipyard.evaluate), which validates its own rules.
+    # Read by the gate policy (shipyard.evaluation), which validates its own rules.
     gates: dict[str, Any] = Field(default_factory=dict)
 
 
