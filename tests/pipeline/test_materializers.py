@@ -40,6 +40,27 @@ def test_values_round_trip_by_type() -> None:
     assert _round_trip(7) == ("json", 7)
 
 
+def test_numpy_scalars_in_json_values_are_stored_as_numbers() -> None:
+    frame = pd.DataFrame({"y": [1, 0, 1], "x": [0.5, 1.5, np.nan]})
+    value = {
+        "positives": frame["y"].sum(),  # np.int64
+        "mean": np.float32(frame["x"].mean()),
+        "any_missing": frame["x"].isna().any(),  # np.bool_
+        "counts": [np.uint8(3), np.int16(-2)],
+        "missing": frame["x"].max() - np.inf,  # -inf
+    }
+    name, back = _round_trip(value)
+    assert name == "json"
+    assert back == {
+        "positives": 2,
+        "mean": 1.0,
+        "any_missing": True,
+        "counts": [3, -2],
+        "missing": float("-inf"),
+    }
+    assert type(back["positives"]) is int and type(back["any_missing"]) is bool
+
+
 def test_models_round_trip_through_their_flavor() -> None:
     x, y = load_iris(return_X_y=True)
     model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(x, y)

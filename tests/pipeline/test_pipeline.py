@@ -3,12 +3,19 @@ materialized outputs, caching by code, parameters and content, failures, retries
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import signal
 import sys
 import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +23,7 @@ import pytest
 
 import shipyard as sy
 from shipyard.core.errors import InvalidInput, RunFailed
+from shipyard.pipelines._execute import StepResult, StepTask
 from shipyard.tracking import tracking_service
 from tests.pipeline import flows
 
@@ -250,3 +258,85 @@ def test_an_output_without_a_materializer_names_its_type(workspace: Path) -> Non
     run = flow.run(raise_on_failure=False)
     error = run.steps["opaque"].error or ""
     assert "builtins.object" in error and "register_materializer" in error
+
+
+def test_parameters_named_like_run_options_are_refused(workspace: Path) -> None:
+    with pytest.raises(InvalidInput, match="'workers'.*option of .run"):
+
+        @sy.pipeline
+        def sized(workers: int = 4) -> None:
+            flows.square(workers)
+
+
+@contextlib.contextmanager
+def _ctrl_c(after_s: float = 0.0) -> Iterator[None]:
+    """Ctrl-C in the main thread ``after_s`` from now, as a terminal sends it."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    main = threading.main_thread().ident
+    assert main is not None
+    timer = threading.Timer(after_s, signal.pthread_kill, (main, signal.SIGINT))
+    try:
+        timer.start()
+        yield
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+
+
+def _runs_of(experiment: str) -> dict[str, sy.RunRecord]:
+    return {r.name: r for r in sy.search_runs(experiment, limit=100).runs}
+
+
+def test_ctrl_c_kills_the_run_and_starts_no_queued_step(workspace: Path) -> None:
+    @sy.step(cache=False)
+    def long(pause_s: float) -> int:
+        time.sleep(pause_s)
+        return 1
+
+    @sy.step(cache=False)
+    def queued(label: str) -> str:
+        return label
+
+    @sy.pipeline
+    def interrupted() -> None:
+        long(1.0)
+        queued("b")
+        queued("c")
+
+    with _ctrl_c(after_s=0.3), pytest.raises(KeyboardInterrupt):
+        interrupted.run(workers=1, progress=False)
+    runs = _runs_of("interrupted")
+    assert runs["interrupted"].status == "KILLED"
+    assert set(runs) == {"interrupted", "long"}  # b and c were waiting: they never started
+    assert runs["long"].status == "FINISHED"  # a running thread cannot be stopped
+
+
+class _LostSteps:
+    """An executor whose steps start and never report back, as on a Ray worker shut down."""
+
+    def submit(self, task: StepTask) -> Future[StepResult]:
+        tracking_service().create_run(
+            task.experiment,
+            task.node.id,
+            parent_id=task.parent_run_id,
+            initial_tags={"shipyard.kind": "step"},
+        )
+        return Future()
+
+    def close(self) -> None:
+        pass
+
+
+def test_steps_cut_off_by_a_stopped_run_do_not_stay_running(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def lost(name: str, workers: int | None = None) -> Any:
+        return _LostSteps()
+
+    monkeypatch.setattr("shipyard.pipelines._pipeline.make_executor", lost)
+    with _ctrl_c(after_s=0.3), pytest.raises(KeyboardInterrupt):
+        flows.on_ray.run(progress=False)
+    runs = _runs_of("on_ray")
+    assert runs["on_ray"].status == "KILLED"
+    assert {runs[n].status for n in ("square", "square-2")} == {"KILLED"}
+    assert runs["square"].error == "the pipeline run stopped first"

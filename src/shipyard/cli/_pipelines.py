@@ -34,13 +34,14 @@ def run(
     from shipyard.pipelines._loader import load_pipeline, parse_params
 
     pipeline = load_pipeline(target)
+    params = parse_params(param or [], pipeline)
     result = pipeline.run(
         executor=executor,
         workers=workers,
         cache=not no_cache,
         experiment=experiment,
         raise_on_failure=False,
-        **parse_params(param or []),
+        **params,
     )
     _print_steps(result.run_id, {n: r.to_dict() for n, r in result.steps.items()}, result.graph)
     typer.echo(f"Pipeline {result.name} {result.status}: run {result.run_id}")
@@ -101,8 +102,8 @@ def show(
     graph = json.loads(service.get_artifact(record.id, "pipeline/graph.json"))
     try:
         steps = json.loads(service.get_artifact(record.id, "pipeline/steps.json"))
-    except NotFound:  # still running, or the driver died
-        steps = {}
+    except NotFound:  # still running, or stopped early: the step runs say how far it got
+        steps = _steps_from_runs(record)
     if as_json:
         print_json({"run": record.to_dict(), "graph": graph, "steps": steps})
         return
@@ -110,6 +111,25 @@ def show(
     typer.echo(f"Pipeline {graph['name']}: {record.status} (run {record.id})")
     if record.error:
         typer.echo(f"error: {record.error}")
+
+
+def _steps_from_runs(record: Any) -> dict[str, Any]:
+    from shipyard.pipelines._pipeline import step_runs
+
+    statuses = {"RUNNING": "running", "FAILED": "failed", "KILLED": "killed"}
+    steps = {}
+    for run in step_runs(record.id, record.experiment):
+        status = statuses.get(run.status, "completed")
+        if status == "completed" and run.tags.get("shipyard.cache") == "hit":
+            status = "cached"
+        steps[run.name] = {
+            "node": run.name,
+            "status": status,
+            "run_id": run.id,
+            "duration_s": run.duration_s,
+            "error": run.tags.get("shipyard.last_error") or run.error,
+        }
+    return steps
 
 
 def _print_steps(run_id: str, steps: dict[str, Any], graph: dict[str, Any]) -> None:

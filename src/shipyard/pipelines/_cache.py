@@ -18,7 +18,7 @@ from shipyard.tracking._sql import insert_for, now_ms
 
 __all__ = ["CACHE_FORMAT", "StepCache", "cache_key"]
 
-CACHE_FORMAT = 1  # bump when what a key covers changes, so old entries stop matching
+CACHE_FORMAT = 2  # bump when what a key covers changes, so old entries stop matching
 
 
 def cache_key(node: Node, input_hashes: dict[str, str]) -> str:

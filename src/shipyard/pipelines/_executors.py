@@ -4,6 +4,7 @@ futures of :class:`StepResult`."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -35,7 +36,8 @@ class LocalExecutor:
         return self._pool.submit(execute_step, task)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
+        # A run stopped early (Ctrl-C) starts none of its queued steps; running ones finish.
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _run_in_ray_worker(task: StepTask, environment: dict[str, str]) -> StepResult:
@@ -65,6 +67,7 @@ class RayExecutor:
         # Workers import step functions by module name: give them this process's path.
         self._runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}}
         self._remote = ray.remote(_run_in_ray_worker)
+        self._submitted: list[tuple[Any, Future[StepResult]]] = []
 
     def submit(self, task: StepTask) -> Future[StepResult]:
         resources = task.node.step.options.resources
@@ -76,12 +79,17 @@ class RayExecutor:
         }
         if "memory" in resources:
             options["memory"] = resources["memory"]
-        future: Future[StepResult] = (
-            self._remote.options(**options).remote(task, self._environment).future()
-        )
+        ref = self._remote.options(**options).remote(task, self._environment)
+        future: Future[StepResult] = ref.future()
+        self._submitted.append((ref, future))
         return future
 
     def close(self) -> None:
+        for ref, future in self._submitted:  # a run stopped early (Ctrl-C): stop its steps
+            if not future.done():
+                with contextlib.suppress(Exception):  # finished meanwhile, or already gone
+                    self._ray.cancel(ref)
+        self._submitted.clear()
         if self._started:
             self._ray.shutdown()
 

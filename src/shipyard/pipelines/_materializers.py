@@ -40,7 +40,7 @@ def _module_is(value: Any, prefix: str) -> bool:
 
 
 def _is_json(value: Any) -> bool:
-    if value is None or isinstance(value, bool | int | float | str):
+    if value is None or isinstance(value, bool | int | float | str) or _is_numpy_scalar(value):
         return True
     if isinstance(value, list | tuple):
         return all(_is_json(v) for v in value)
@@ -49,8 +49,19 @@ def _is_json(value: Any) -> bool:
     return False
 
 
+def _is_numpy_scalar(value: Any) -> bool:
+    """``np.int64(3)``, ``np.bool_(True)``…: what ``frame[col].sum()`` and friends return."""
+    return (
+        _module_is(value, "numpy")
+        and type(value).__name__ != "ndarray"
+        and getattr(value, "ndim", None) == 0
+        and getattr(value.dtype, "kind", None) in ("b", "i", "u", "f", "U")
+    )
+
+
 def _save_json(value: Any) -> dict[str, bytes]:
-    return {"value.json": json.dumps(value, sort_keys=True, allow_nan=True).encode()}
+    text = json.dumps(value, sort_keys=True, allow_nan=True, default=lambda v: v.item())
+    return {"value.json": text.encode()}
 
 
 def _save_pandas(frame: Any) -> dict[str, bytes]:

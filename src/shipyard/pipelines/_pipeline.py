@@ -16,9 +16,13 @@ from shipyard.pipelines._execute import StepResult, StepStatus, StepTask
 from shipyard.pipelines._executors import Executor, make_executor
 from shipyard.pipelines._graph import Graph, Node, tracing
 from shipyard.pipelines._progress import Progress
-from shipyard.tracking import RunStatus, start_run, tracking_service
+from shipyard.tracking import Run, RunRecord, RunStatus, start_run, tracking_service
 
-__all__ = ["Pipeline", "PipelineRun", "pipeline"]
+__all__ = ["RUN_OPTIONS", "Pipeline", "PipelineRun", "pipeline", "step_runs"]
+
+# The keyword arguments of Pipeline.run: a pipeline parameter by one of these names could
+# never be set.
+RUN_OPTIONS = ("executor", "workers", "cache", "experiment", "progress", "raise_on_failure")
 
 
 @dataclass(frozen=True)
@@ -103,6 +107,7 @@ class Pipeline:
             "shipyard.pipeline": self.name,
             "shipyard.executor": executor,
         }
+        run: Run | None = None
         try:
             with start_run(experiment, self.name, tags=tags, parent=None) as run:
                 if params:
@@ -128,8 +133,12 @@ class Pipeline:
                 )
                 if failed:
                     run.end(RunStatus.FAILED, error=f"step {failed[0].node!r}: {failed[0].error}")
-        finally:
+        except BaseException:  # Ctrl-C, or the driver failed: steps not started never start
             runner.close()
+            if run is not None:
+                _end_unfinished_steps(run)
+            raise
+        runner.close()
         status = "failed" if failed else "completed"
         outcome_run = PipelineRun(run.id, self.name, status, results, graph.to_dict())
         if failed and raise_on_failure:
@@ -187,6 +196,20 @@ def _schedule(
     return {node.id: done[node.id] for node in graph.topological()}
 
 
+def step_runs(run_id: str, experiment: str) -> list[RunRecord]:
+    """The step runs of a pipeline run (each step's own child run), newest first."""
+    query = f"parent_id = '{run_id}' and tags.`shipyard.kind` = 'step'"
+    return tracking_service().search_runs(experiment, query, limit=10_000).runs
+
+
+def _end_unfinished_steps(run: Run) -> None:
+    """End KILLED the step runs a stopped pipeline leaves behind (a Ray worker shut down)."""
+    service = tracking_service()
+    for record in step_runs(run.id, run.experiment):
+        if record.status == RunStatus.RUNNING:
+            service.end_run(record.id, RunStatus.KILLED, "the pipeline run stopped first")
+
+
 def _param_text(value: Any) -> str:
     """Text as it is, other values as JSON (so 0.5 reads 0.5 and a path is not quoted)."""
     return value if isinstance(value, str) else json.dumps(value, default=str)
@@ -217,6 +240,13 @@ def pipeline(
     """Make ``fn`` a pipeline: its body calls steps, its parameters are the run's params."""
 
     def wrap(function: Callable[..., Any]) -> Pipeline:
+        clashes = [p for p in inspect.signature(function).parameters if p in RUN_OPTIONS]
+        if clashes:
+            raise InvalidInput(
+                f"Pipeline {function.__name__!r} has a parameter {clashes[0]!r}, which is an "
+                "option of .run() and so could never be set.",
+                hint=f"Rename it; the options of .run() are {', '.join(RUN_OPTIONS)}.",
+            )
         return Pipeline(function, name or function.__name__)
 
     return wrap(fn) if fn is not None else wrap

@@ -6,14 +6,13 @@ Outside a pipeline a step is just its function, so it can be called and tested d
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
-import textwrap
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, overload
 
 from shipyard.core.errors import InvalidInput
+from shipyard.pipelines._code import code_hash
 from shipyard.pipelines._graph import current_builder
 
 __all__ = ["Step", "StepOptions", "step"]
@@ -46,16 +45,12 @@ class Step:
 
     @functools.cached_property
     def code_hash(self) -> str:
-        """The function's source (dedented), or its bytecode when there is no source.
+        """The function's source and the values bound to it (see :func:`code_hash`).
 
         Only the step's own code counts: a change in a helper it calls does not invalidate
         the cache; pass ``cache=False`` or change a parameter in that case.
         """
-        try:
-            code = textwrap.dedent(inspect.getsource(self.fn)).encode()
-        except (OSError, TypeError):
-            code = self.fn.__code__.co_code + repr(self.fn.__code__.co_consts).encode()
-        return hashlib.sha256(code).hexdigest()
+        return code_hash(self.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         builder = current_builder()
@@ -107,15 +102,21 @@ def step(
                 f"@step decorates a function, got {type(function).__name__}.",
                 hint="Put @sy.step on a def.",
             )
+        step_name = name or getattr(function, "__name__", None)
+        if step_name is None:
+            raise InvalidInput(
+                f"A {type(function).__name__} has no name to give the step.",
+                hint="Pass one, e.g. sy.step(name='train')(functools.partial(fit, c=0.5)).",
+            )
         options = StepOptions(
-            name=_check_name(name or function.__name__),
+            name=_check_name(step_name),
             cache=bool(cache),
             retries=_check_retries(retries),
             timeout_s=_check_timeout(timeout_s),
             resources=_check_resources(resources or {}),
             outputs=_check_outputs(outputs),
         )
-        _check_parameters(function)
+        _check_parameters(function, options.name)
         return Step(function, options)
 
     return wrap(fn) if fn is not None else wrap
@@ -176,16 +177,16 @@ def _check_outputs(outputs: tuple[str, ...] | list[str] | None) -> tuple[str, ..
     return names
 
 
-def _check_parameters(function: Callable[..., Any]) -> None:
+def _check_parameters(function: Callable[..., Any], name: str) -> None:
     for parameter in inspect.signature(function).parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise InvalidInput(
-                f"Step {function.__name__!r} takes *{parameter.name}; steps take named "
+                f"Step {name!r} takes *{parameter.name}; steps take named "
                 "parameters only, so that each input can be cached and traced.",
                 hint="List the parameters explicitly.",
             )
         if parameter.kind is parameter.POSITIONAL_ONLY:
             raise InvalidInput(
-                f"Step {function.__name__!r} has the positional-only parameter {parameter.name!r}.",
+                f"Step {name!r} has the positional-only parameter {parameter.name!r}.",
                 hint="Remove the '/' from its signature.",
             )

@@ -18,7 +18,14 @@ from shipyard.tuning._trial import TRIAL_NUMBER_TAG, TRIAL_STATE_TAG
 if TYPE_CHECKING:
     from shipyard.tuning._plan import Plan
 
-__all__ = ["SUMMARY_ARTIFACT", "end_lost_trial", "log_progress", "log_study_end", "log_study_start"]
+__all__ = [
+    "SUMMARY_ARTIFACT",
+    "end_lost_trial",
+    "end_unfinished_trials",
+    "log_progress",
+    "log_study_end",
+    "log_study_start",
+]
 
 SUMMARY_ARTIFACT = "tuning/summary.json"
 
@@ -76,6 +83,14 @@ def end_lost_trial(run: Run, number: int, error: str) -> str | None:
         service.set_tags(found[0].id, {TRIAL_STATE_TAG: TrialState.FAILED})
         service.end_run(found[0].id, RunStatus.FAILED, error)
     return found[0].id
+
+
+def end_unfinished_trials(run: Run) -> None:
+    """End KILLED the trial runs a stopped study leaves behind (a Ray worker shut down)."""
+    service = tracking_service()
+    query = f"parent_id = '{run.id}' and status = 'RUNNING'"
+    for record in service.search_runs(run.experiment, query, limit=10_000).runs:
+        service.end_run(record.id, RunStatus.KILLED, "the study stopped first")
 
 
 _STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAILED)

@@ -22,7 +22,13 @@ from shipyard.tuning._executors import (
 from shipyard.tuning._plan import Plan, check_arguments, require
 from shipyard.tuning._records import Direction, TrialRecord, TrialState, TuneResult
 from shipyard.tuning._space import Distribution
-from shipyard.tuning._summary import end_lost_trial, log_progress, log_study_end, log_study_start
+from shipyard.tuning._summary import (
+    end_lost_trial,
+    end_unfinished_trials,
+    log_progress,
+    log_study_end,
+    log_study_start,
+)
 from shipyard.tuning._trial import (
     LivePruning,
     NoPruning,
@@ -93,10 +99,17 @@ def tune(
     )
     pool = _make_executor(objective, plan)  # before the run: an unpicklable objective fails here
     run_name = name if name is not None else _default_name(objective)
-    with start_run(experiment, run_name, tags={"shipyard.kind": "tuning"}) as run, pool:
-        workers = plan.workers or (RayExecutor.cluster_cpus() if plan.executor == "ray" else 1)
-        log_study_start(run, plan, workers)
-        records = _drive(study, pool, plan, run, workers)
+    with start_run(experiment, run_name, tags={"shipyard.kind": "tuning"}) as run:
+        try:
+            with pool:
+                workers = plan.workers or (
+                    RayExecutor.cluster_cpus() if plan.executor == "ray" else 1
+                )
+                log_study_start(run, plan, workers)
+                records = _drive(study, pool, plan, run, workers)
+        except BaseException:  # Ctrl-C, or the driver failed: trials cut off stay RUNNING
+            end_unfinished_trials(run)
+            raise
         best = log_study_end(run, study, plan, records)
     assert best.value is not None and best.run_id is not None  # a complete trial has both
     return TuneResult(

@@ -33,7 +33,7 @@ from shipyard.solutions import tabular
 MODEL_NAME = {name!r}
 
 
-@sy.step
+@sy.step(cache=False)  # reads a file: always runs, so an edited file retrains the model
 def load(path: str) -> pd.DataFrame:
     """Read the training table (CSV or Parquet)."""
     if path.endswith((".parquet", ".pq")):
