@@ -87,3 +87,31 @@ def test_a_failing_pipeline_exits_1_and_bad_targets_are_clear(project: Path) -> 
         "pipelines", "run", "tests.pipeline.flows:training", "-p", "oops", cwd=project
     )
     assert bad_param.returncode == 2 and "--param name=value" in bad_param.stderr
+
+
+def test_show_a_run_that_died_midway_from_its_step_runs(project: Path) -> None:
+    died = shipyard("pipelines", "run", "tests.pipeline.flows:crashing", cwd=project)
+    assert died.returncode == 3
+    (listed,) = json.loads(shipyard("pipelines", "runs", "list", "--json", cwd=project).stdout)
+    assert listed["status"] == "RUNNING"
+    shown = json.loads(
+        shipyard("pipelines", "runs", "show", listed["id"], "--json", cwd=project).stdout
+    )
+    assert {s: v["status"] for s, v in shown["steps"].items()} == {
+        "stamp": "completed",
+        "die": "running",
+    }
+    table = shipyard("pipelines", "runs", "show", listed["id"], cwd=project).stdout
+    assert "not run" not in table and "completed" in table and "running" in table
+
+
+def test_option_names_and_errors_in_the_users_module_are_clear(project: Path) -> None:
+    option = shipyard(
+        "pipelines", "run", "tests.pipeline.flows:training", "-p", "workers=2", cwd=project
+    )
+    assert option.returncode == 2 and "'workers' is an option of the run" in option.stderr
+    (project / "broken_flow.py").write_text('raise RuntimeError("no config file")\n')
+    broken = shipyard("pipelines", "run", "broken_flow:flow", cwd=project)
+    assert broken.returncode == 2
+    assert "Importing broken_flow failed: RuntimeError: no config file" in broken.stderr
+    assert "bug in Shipyard" not in broken.stderr and "Traceback" not in broken.stderr

@@ -136,3 +136,13 @@ def total(a: int, b: int) -> int:
 @sy.pipeline
 def on_ray(x: int = 3) -> None:
     total(square(x), square(x + 1))
+
+
+@sy.step(cache=False)
+def die(value: dict[str, Any]) -> int:
+    os._exit(3)  # the driver dies mid-run, as on a lost machine: no pipeline/steps.json
+
+
+@sy.pipeline
+def crashing() -> None:
+    die(stamp("first", 0.0))

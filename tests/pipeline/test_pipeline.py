@@ -261,7 +261,7 @@ def test_an_output_without_a_materializer_names_its_type(workspace: Path) -> Non
 
 
 def test_parameters_named_like_run_options_are_refused(workspace: Path) -> None:
-    with pytest.raises(InvalidInput, match="'workers'.*option of .run"):
+    with pytest.raises(InvalidInput, match=r"'workers'.*option of \.run"):
 
         @sy.pipeline
         def sized(workers: int = 4) -> None:
@@ -269,18 +269,20 @@ def test_parameters_named_like_run_options_are_refused(workspace: Path) -> None:
 
 
 @contextlib.contextmanager
-def _ctrl_c(after_s: float = 0.0) -> Iterator[None]:
-    """Ctrl-C in the main thread ``after_s`` from now, as a terminal sends it."""
+def _ctrl_c_raises() -> Iterator[None]:
+    """Ctrl-C raises KeyboardInterrupt in the main thread, as in a terminal."""
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _press_ctrl_c() -> None:
     main = threading.main_thread().ident
     assert main is not None
-    timer = threading.Timer(after_s, signal.pthread_kill, (main, signal.SIGINT))
-    try:
-        timer.start()
-        yield
-    finally:
-        timer.cancel()
-        signal.signal(signal.SIGINT, previous)
+    signal.pthread_kill(main, signal.SIGINT)
 
 
 def _runs_of(experiment: str) -> dict[str, sy.RunRecord]:
@@ -290,6 +292,7 @@ def _runs_of(experiment: str) -> dict[str, sy.RunRecord]:
 def test_ctrl_c_kills_the_run_and_starts_no_queued_step(workspace: Path) -> None:
     @sy.step(cache=False)
     def long(pause_s: float) -> int:
+        _press_ctrl_c()  # while the driver waits for this step
         time.sleep(pause_s)
         return 1
 
@@ -303,7 +306,7 @@ def test_ctrl_c_kills_the_run_and_starts_no_queued_step(workspace: Path) -> None
         queued("b")
         queued("c")
 
-    with _ctrl_c(after_s=0.3), pytest.raises(KeyboardInterrupt):
+    with _ctrl_c_raises():
         interrupted.run(workers=1, progress=False)
     runs = _runs_of("interrupted")
     assert runs["interrupted"].status == "KILLED"
@@ -321,6 +324,8 @@ class _LostSteps:
             parent_id=task.parent_run_id,
             initial_tags={"shipyard.kind": "step"},
         )
+        if task.node.id == "square-2":
+            _press_ctrl_c()
         return Future()
 
     def close(self) -> None:
@@ -334,9 +339,30 @@ def test_steps_cut_off_by_a_stopped_run_do_not_stay_running(
         return _LostSteps()
 
     monkeypatch.setattr("shipyard.pipelines._pipeline.make_executor", lost)
-    with _ctrl_c(after_s=0.3), pytest.raises(KeyboardInterrupt):
+    with _ctrl_c_raises():
         flows.on_ray.run(progress=False)
     runs = _runs_of("on_ray")
     assert runs["on_ray"].status == "KILLED"
     assert {runs[n].status for n in ("square", "square-2")} == {"KILLED"}
     assert runs["square"].error == "the pipeline run stopped first"
+
+
+_FACTOR = {"value": 2}  # what a helper reads: not part of any cache key
+
+
+def test_a_run_with_the_cache_off_refreshes_what_later_runs_reuse(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    @sy.step
+    def scale(x: int) -> int:
+        return x * _FACTOR["value"]
+
+    @sy.pipeline
+    def scaling(x: int = 5) -> None:
+        scale(x)
+
+    assert scaling.run(progress=False).output("scale") == 10
+    monkeypatch.setitem(_FACTOR, "value", 3)  # a helper changed: the README says refresh
+    assert scaling.run(progress=False, cache=False).output("scale") == 15
+    reused = scaling.run(progress=False)
+    assert reused.cached == ["scale"] and reused.output("scale") == 15

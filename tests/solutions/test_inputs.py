@@ -86,6 +86,18 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
         "Cannot tune 'LogisticRegression'",
     ),
     "seed": ({"seed": -1}, "seed must be a whole number"),
+    "duplicate column names": (
+        {"data": pd.concat([_frame(), _frame()[["x"]]], axis=1)},
+        "more than one column named 'x'",
+    ),
+    "a target of numbers and text": (
+        {"data": _frame(y=pd.Series([1, "1"] * 30, dtype=object))},
+        r"'y' mixes values of types \['number', 'str'\]",
+    ),
+    "infinite feature values": (
+        {"data": _frame(x=[np.inf, 1.0, -np.inf] * 20), "model": "logistic_regression"},
+        "'x' has 40 infinite values",
+    ),
 }
 
 

@@ -75,6 +75,12 @@ def test_the_scaffolded_pipeline_trains_and_registers_a_model(
         assert version.datasets == ("wine-quality-target:1",)
         # pipeline run > train step run > training run: the model traces back to the pipeline
         assert sy.get_run(version.run_id).parent_id == run.steps["train"].run_id
+        # A changed data file trains a new model: load reads the file on every run.
+        data = root / "data" / "Wine Quality.csv"
+        pd.read_csv(data).iloc[:-20].to_csv(data, index=False)
+        again = module.tabular_pipeline.run(progress=False, model="logistic_regression")
+        assert [r.status for r in again.steps.values()] == ["completed", "completed"]
+        assert again.output("train")["model_version"] == 2
     finally:
         close_workspaces()
     assert (root / ".shipyard" / "shipyard.db").is_file()  # the project's own workspace

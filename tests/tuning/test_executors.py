@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +16,8 @@ import pytest
 import shipyard as sy
 from shipyard.tracking import close_workspaces, tracking_service
 from shipyard.tuning import Trial, TrialPruned, TuneResult, tune, uniform
+from shipyard.tuning._executors import _Executor
+from shipyard.tuning._trial import TrialOutcome, TrialTask
 
 
 def _children(result: TuneResult) -> dict[int, sy.RunRecord]:
@@ -123,3 +128,37 @@ def test_trials_run_as_ray_tasks(ray_cluster: None, sqlite_workspace: Path) -> N
     parent = sy.get_run(result.run_id)
     assert (parent.params["executor"], parent.params["workers"]) == ("ray", "2")  # its CPUs
     assert {child.experiment for child in _children(result).values()} == {"on-ray"}
+
+
+class _LostTrials(_Executor):
+    """Trials that start and never report back, as on Ray workers shut down under them; the
+    driver is interrupted (Ctrl-C) once the second trial is out."""
+
+    def submit(self, task: TrialTask) -> Future[TrialOutcome]:
+        tracking_service().create_run(
+            task.experiment,
+            f"trial-{task.number}",
+            parent_id=task.parent_run_id,
+            initial_tags={"shipyard.kind": "trial"},
+        )
+        if task.number == 1:
+            main = threading.main_thread().ident
+            assert main is not None
+            signal.pthread_kill(main, signal.SIGINT)
+        return Future()
+
+
+def test_trials_cut_off_by_a_stopped_study_do_not_stay_running(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("shipyard.tuning._tune._make_executor", lambda *_: _LostTrials())
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            tune(lambda params: 0.0, {"x": uniform(0, 1)}, n_trials=4, workers=2, name="cut")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    runs = {r.name: r for r in sy.search_runs("default", limit=100).runs}
+    assert runs["cut"].status == "KILLED"
+    assert {runs[n].status for n in ("trial-0", "trial-1")} == {"KILLED"}
+    assert runs["trial-0"].error == "the study stopped first"

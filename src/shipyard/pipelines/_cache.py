@@ -51,6 +51,9 @@ class StepCache:
         return str(row.run_id), outputs
 
     def put(self, key: str, step: str, run_id: str, outputs: dict[str, StoredOutput]) -> None:
+        """Map ``key`` to these outputs; the latest computation wins, so a run with the cache
+        off refreshes what later runs reuse."""
+
         def work(conn: Connection) -> Any:
             stmt = insert_for(conn, step_cache).values(
                 key=key,
@@ -59,6 +62,9 @@ class StepCache:
                 outputs={name: out.to_dict() for name, out in outputs.items()},
                 created_ms=now_ms(),
             )
-            return conn.execute(stmt.on_conflict_do_nothing(index_elements=[step_cache.c.key]))
+            fresh = {c: stmt.excluded[c] for c in ("step", "run_id", "outputs", "created_ms")}
+            return conn.execute(
+                stmt.on_conflict_do_update(index_elements=[step_cache.c.key], set_=fresh)
+            )
 
         self.db.write(work)

@@ -55,10 +55,10 @@ class RayExecutor:
 
         self._ray = ray
         self._started = False
+        settings = resolve_settings()  # before Ray starts: a bad config must not leave it up
         if not ray.is_initialized():
             ray.init(address=address or os.environ.get("RAY_ADDRESS"), log_to_driver=False)
             self._started = True
-        settings = resolve_settings()
         self._environment = {
             "SHIPYARD_HOME": str(settings.root),
             "SHIPYARD_DB_URL": settings.db_url,

@@ -197,7 +197,7 @@ def _schedule(
 
 
 def step_runs(run_id: str, experiment: str) -> list[RunRecord]:
-    """The step runs of a pipeline run (each step's own child run), newest first."""
+    """The step runs of a pipeline run: each step's own child run."""
     query = f"parent_id = '{run_id}' and tags.`shipyard.kind` = 'step'"
     return tracking_service().search_runs(experiment, query, limit=10_000).runs
 

@@ -138,9 +138,13 @@ class RayExecutor(_Executor):
         if not ray.is_initialized():
             ray.init(address=os.environ.get("RAY_ADDRESS"))
             self._started_ray = True
-        self._remote = ray.remote(num_cpus=1)(_run_pickled_in_env)
-        self._payload_ref = ray.put(self.payload)  # shipped to each node once, not per trial
-        self._env = worker_env()
+        try:
+            self._remote = ray.remote(num_cpus=1)(_run_pickled_in_env)
+            self._payload_ref = ray.put(self.payload)  # shipped to each node once, not per trial
+            self._env = worker_env()
+        except BaseException:  # no with-block will run __exit__: stop the Ray we started
+            self.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(

@@ -67,8 +67,12 @@ def check_arguments(
         not isinstance(workers, numbers.Integral) or isinstance(workers, bool) or workers < 1
     ):
         _bad("workers", workers, "an integer >= 1, or None")
-    if seed is not None and (not isinstance(seed, numbers.Integral) or isinstance(seed, bool)):
-        _bad("seed", seed, "an integer, or None")
+    if seed is not None and (
+        not isinstance(seed, numbers.Integral)
+        or isinstance(seed, bool)
+        or not 0 <= int(seed) < 2**32
+    ):
+        _bad("seed", seed, "an integer from 0 to 2**32-1 (numpy's range), or None")
     if timeout_s is not None and (
         not isinstance(timeout_s, numbers.Real)
         or isinstance(timeout_s, bool)

@@ -3,6 +3,7 @@ leaves no failed run behind."""
 
 from __future__ import annotations
 
+import numbers
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,8 @@ def load_training_data(
             f"least {MIN_ROWS} to hold some out for testing.",
             hint="Add rows, or use a larger dataset.",
         )
+    if labelled[target].dtype == object:
+        _require_one_type(labelled[target])
     resolved = resolve_task(labelled[target], task)
     if resolved != "regression":
         _require_class_rows(labelled[target])
@@ -122,6 +125,13 @@ def _require_columns(
         names = [str(c) for c in frame.columns]
         shown = ", ".join(repr(n) for n in names[:25])
         return shown + (f", … ({len(names) - 25} more)" if len(names) > 25 else "")
+
+    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if twice:
+        raise InvalidInput(
+            f"The data has more than one column named {', '.join(map(repr, twice))}.",
+            hint="Give every column its own name.",
+        )
 
     for role, column in [("target", target), ("time_column", time_column)] + [
         ("slice_columns", c) for c in slice_columns
@@ -137,6 +147,22 @@ def _require_columns(
             f"The target {target!r} cannot also be the time column.",
             hint="Pass the column that orders the rows in time as time_column.",
         )
+
+
+def _require_one_type(y: pd.Series) -> None:
+    """Class labels of one kind: ``1`` and ``"1"`` cannot be sorted into classes."""
+    kinds = sorted({_kind(v) for v in y.tolist()})
+    if len(kinds) > 1:
+        raise InvalidInput(
+            f"The target column {y.name!r} mixes values of types {kinds}.",
+            hint=f"Give it one type, e.g. frame[{y.name!r}] = frame[{y.name!r}].astype(str).",
+        )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "str"
+    return "number" if isinstance(value, numbers.Number) else type(value).__name__
 
 
 def _require_class_rows(y: pd.Series) -> None:

@@ -64,6 +64,7 @@ def describe_features(frame: pd.DataFrame, exclude: set[str]) -> Features:
         ):
             dropped[name] = "dates are not features; pass it as time_column to split by it"
         elif pd.api.types.is_numeric_dtype(dtype):  # booleans included
+            _require_finite(column)
             numeric.append(name)
         else:
             distinct = column.dropna().unique()
@@ -81,6 +82,19 @@ def describe_features(frame: pd.DataFrame, exclude: set[str]) -> Features:
     kept = set(numeric) | set(categorical)
     columns = tuple(c for c in frame.columns if c in kept)
     return Features(columns, tuple(numeric), tuple(categorical), categories, dropped)
+
+
+def _require_finite(column: pd.Series) -> None:
+    import numpy as np
+
+    infinite = int(np.isinf(column.to_numpy(dtype="float64", na_value=np.nan)).sum())
+    if infinite:
+        raise InvalidInput(
+            f"Column {column.name!r} has {infinite} infinite values; models cannot learn from "
+            "them.",
+            hint=f"Make them missing (frame[{column.name!r}].replace([np.inf, -np.inf], np.nan)) "
+            "or cap them.",
+        )
 
 
 def _sorted_values(name: str, values: list[Any]) -> list[Any]:
