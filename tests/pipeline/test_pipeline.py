@@ -366,3 +366,18 @@ def test_a_run_with_the_cache_off_refreshes_what_later_runs_reuse(
     assert scaling.run(progress=False, cache=False).output("scale") == 15
     reused = scaling.run(progress=False)
     assert reused.cached == ["scale"] and reused.output("scale") == 15
+
+
+def test_an_error_in_the_pipeline_body_is_reported_as_the_users(workspace: Path) -> None:
+    @sy.step
+    def one() -> int:
+        return 1
+
+    @sy.pipeline
+    def broken(limit: int = 3) -> None:
+        one()
+        raise KeyError(f"no setting for {limit}")
+
+    with pytest.raises(RunFailed, match=r"body of pipeline 'broken' raised KeyError") as caught:
+        broken.run()
+    assert "inside a step" in (caught.value.hint or "")

@@ -11,7 +11,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from typing import Any, overload
 
-from shipyard.core.errors import InvalidInput, RunFailed
+from shipyard.core.errors import InvalidInput, RunFailed, ShipyardError
 from shipyard.pipelines._execute import StepResult, StepStatus, StepTask
 from shipyard.pipelines._executors import Executor, make_executor
 from shipyard.pipelines._graph import Graph, Node, tracing
@@ -74,7 +74,16 @@ class Pipeline:
         bound.apply_defaults()
         graph = Graph(self.name)
         with tracing(graph):
-            self.fn(*bound.args, **bound.kwargs)
+            try:
+                self.fn(*bound.args, **bound.kwargs)
+            except ShipyardError:
+                raise
+            except Exception as exc:  # the user's pipeline body, not Shipyard, failed
+                raise RunFailed(
+                    f"The body of pipeline {self.name!r} raised {type(exc).__name__}: {exc}",
+                    hint="A pipeline body only calls steps and passes their outputs on; "
+                    "do the work inside a step.",
+                ) from exc
         if not graph.nodes:
             raise InvalidInput(
                 f"Pipeline {self.name!r} calls no steps.",
