@@ -45,11 +45,11 @@ from tracking import (
     console,
     ensure_mlflow_peer,
     git_revision,
+    json_answer,
     proc_field,
     ram_gib,
     ratio_cell,
     shown,
-    worker_env,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -104,28 +104,8 @@ def run_worker(
     python: Path, task: str, config: Config, tool: str, timeout_s: float
 ) -> dict[str, Any]:
     """Run one task in a fresh interpreter, in its workspace, and return its JSON answer."""
-    workspace = Path(config.workspace)
-    workspace.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run(
-            [str(python), str(WORKER), task, json.dumps(asdict(config))],
-            cwd=workspace,  # MLflow puts ./mlruns (its artifacts) in the working folder
-            env=worker_env(tool, workspace),
-            capture_output=True,
-            text=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchmarkError(f"{task}: no answer in {timeout_s:.0f} s") from exc
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise BenchmarkError(f"{task} exited {done.returncode}:\n{tail}")
-    lines = done.stdout.strip().splitlines()
-    if not lines:
-        raise BenchmarkError(f"{task} printed no answer")
-    answer: dict[str, Any] = json.loads(lines[-1])
-    return answer
+    argv = [str(python), str(WORKER), task, json.dumps(asdict(config))]
+    return json_answer(argv, Path(config.workspace), tool, timeout_s, task)
 
 
 def base_config(sizes: Sizes, workspace: Path) -> Config:

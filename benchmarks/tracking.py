@@ -204,11 +204,18 @@ def run_worker(python: Path, tool: str, measurement: str, config: Config) -> dic
     # Up to three bounds (timed loop, then the untimed fill of create_runs), plus imports,
     # migrations and the search warm-up.
     timeout_s = 3 * config.time_limit_s + 300
-    workspace = Path(config.workspace)
+    argv = [str(python), str(WORKER), tool, measurement, json.dumps(asdict(config))]
+    return json_answer(argv, Path(config.workspace), tool, timeout_s, f"{tool} {measurement}")
+
+
+def json_answer(
+    argv: list[str], workspace: Path, tool: str, timeout_s: float, label: str
+) -> dict[str, Any]:
+    """Run a worker in ``workspace`` and return the JSON object on its last line of output."""
     workspace.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(
-            [str(python), str(WORKER), tool, measurement, json.dumps(asdict(config))],
+            argv,
             cwd=workspace,  # MLflow puts ./mlruns (artifacts) in the working folder
             env=worker_env(tool, workspace),
             capture_output=True,
@@ -217,15 +224,15 @@ def run_worker(python: Path, tool: str, measurement: str, config: Config) -> dic
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise BenchmarkError(f"{tool} {measurement}: no answer in {timeout_s:.0f} s") from exc
+        raise BenchmarkError(f"{label}: no answer in {timeout_s:.0f} s") from exc
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise BenchmarkError(f"{tool} {measurement} exited {done.returncode}:\n{tail}")
+        raise BenchmarkError(f"{label} exited {done.returncode}:\n{tail}")
     lines = done.stdout.strip().splitlines()
     if not lines:
-        raise BenchmarkError(f"{tool} {measurement} printed no answer")
-    result: dict[str, Any] = json.loads(lines[-1])
-    return result
+        raise BenchmarkError(f"{label} printed no answer")
+    answer: dict[str, Any] = json.loads(lines[-1])
+    return answer
 
 
 def median_help_s(tool: str, executable: Path, reps: int, workspace: Path) -> float:
