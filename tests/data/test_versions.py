@@ -121,3 +121,18 @@ def test_a_parquet_file_on_s3_is_versioned(
     assert sy.log_dataset(wine, "wine").version == version.version  # same content
     with pytest.raises(NotFound):
         sy.log_dataset(url.replace("wine.parquet", "gone.parquet"), "wine", storage_options=options)
+
+
+def test_dataset_references_resolve_to_versions(workspace: Path, wine: pd.DataFrame) -> None:
+    from shipyard.data import resolve_dataset
+
+    sy.log_dataset(wine, "wine")
+    sy.log_dataset(wine.head(50), "wine")
+    assert [resolve_dataset(r).version for r in ("wine", "wine@latest", "wine:1", "wine@1")] == [
+        2,
+        2,
+        1,
+        1,
+    ]
+    with pytest.raises(InvalidInput, match="dataset reference"):
+        resolve_dataset("wine@v1")

@@ -6,6 +6,7 @@ from shipyard.data._api import (
     list_datasets,
     load_dataset,
     log_dataset,
+    resolve_dataset,
     validate,
 )
 from shipyard.data._columns import ColumnSchema, DatasetSchema
@@ -27,5 +28,6 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "log_dataset",
+    "resolve_dataset",
     "validate",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInput
@@ -21,6 +22,7 @@ __all__ = [
     "list_datasets",
     "load_dataset",
     "log_dataset",
+    "resolve_dataset",
     "validate",
 ]
 
@@ -59,6 +61,21 @@ def log_dataset(
 def get_dataset(name: str, version: int | None = None) -> DatasetVersion:
     """A dataset version's record (schema, profile, digest) without reading its data."""
     return dataset_service().get(name, version)
+
+
+_REF = re.compile(r"^(?P<name>[^:@/\\]+)(?:[:@](?P<version>\d+|latest))?$")
+
+
+def resolve_dataset(ref: str) -> DatasetVersion:
+    """The version a reference names: NAME or NAME@latest (newest), NAME:3 or NAME@3."""
+    found = _REF.match(ref) if isinstance(ref, str) else None
+    if found is None:
+        raise InvalidInput(
+            f"Cannot read {ref!r} as a dataset reference.",
+            hint="Use NAME, NAME@latest, NAME:VERSION or NAME@VERSION.",
+        )
+    number = found["version"]
+    return get_dataset(found["name"], None if number in (None, "latest") else int(number))
 
 
 def list_datasets() -> list[DatasetSummary]:

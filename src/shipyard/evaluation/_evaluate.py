@@ -9,7 +9,6 @@ compared row for row.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,6 @@ if TYPE_CHECKING:
 __all__ = ["evaluate", "load_evaluation"]
 
 _DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
-_DATASET_REF = re.compile(r"^(?P<name>[^:@/\\]+)(?:[:@](?P<version>\d+|latest))?$")
 _MB = 1_000_000
 
 
@@ -83,7 +81,7 @@ def evaluate(
 
     _check_options(task, threshold, slices)
     source = _open_model(model)
-    frame, version = _read_data(data)
+    frame, version = read_data(data)
     y_true = _target(frame, target)
     _check_slices(frame, slices)
     features = frame.drop(columns=[target])
@@ -173,21 +171,13 @@ def _open_model(model: Any) -> _Model:
     )
 
 
-def _read_data(data: Any) -> tuple[pd.DataFrame, DatasetVersion | None]:
+def read_data(data: Any) -> tuple[pd.DataFrame, DatasetVersion | None]:
     """The rows to score as pandas, and the dataset version they are, when they are one."""
-    from shipyard.data import DatasetVersion, dataset_service
+    from shipyard.data import DatasetVersion, dataset_service, resolve_dataset
     from shipyard.data._frames import read_table, to_arrow, to_pandas
 
-    if isinstance(data, str) and not _is_path(data):
-        match = _DATASET_REF.match(data)
-        if match is None:
-            raise InvalidInput(
-                f"Cannot read {data!r} as a dataset reference or a file path.",
-                hint="Use NAME, NAME@latest, NAME:VERSION or a .csv/.parquet path.",
-            )
-        number = match["version"]
-        version = None if number in (None, "latest") else int(number)
-        data = dataset_service().get(match["name"], version)
+    if isinstance(data, str) and not is_data_path(data):
+        data = resolve_dataset(data)
     if isinstance(data, DatasetVersion):
         return to_pandas(dataset_service().load(data)), data
     if isinstance(data, (str, os.PathLike)):
@@ -197,7 +187,7 @@ def _read_data(data: Any) -> tuple[pd.DataFrame, DatasetVersion | None]:
     return to_pandas(to_arrow(data)), None
 
 
-def _is_path(text: str) -> bool:
+def is_data_path(text: str) -> bool:
     lowered = text.lower()
     return (
         lowered.endswith(_DATA_SUFFIXES)

@@ -163,16 +163,14 @@ def _champion(
 def _pin(data: Any) -> tuple[Any, str | None]:
     """Read ``data`` once: a dataset ref becomes its version (``@latest`` must not move
     between the two evaluations), a file becomes a frame. Also a label for the report."""
-    from shipyard.evaluation._evaluate import _DATASET_REF, _is_path, _read_data
+    from shipyard.data import resolve_dataset
+    from shipyard.evaluation._evaluate import is_data_path, read_data
 
-    if isinstance(data, str) and not _is_path(data) and (found := _DATASET_REF.match(data)):
-        from shipyard.data import get_dataset
-
-        number = found["version"]
-        version = get_dataset(found["name"], None if number in (None, "latest") else int(number))
+    if isinstance(data, str) and not is_data_path(data):
+        version = resolve_dataset(data)
         return version, version.ref
     if isinstance(data, (str, os.PathLike)):
-        frame, _ = _read_data(data)
+        frame, _ = read_data(data)
         return frame, os.fspath(data)
     return data, None
 
