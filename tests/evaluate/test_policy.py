@@ -271,6 +271,14 @@ def test_custom_gates_pass_fail_and_never_crash() -> None:
     assert run_custom_gates([f"{module}:explain"], evaluation(), None, None)[0].passed
 
 
+def test_a_custom_gate_from_an_installed_package_entry_point() -> None:
+    # tests/plugins/shipyard-flavor-echo registers it in the shipyard.gates group.
+    (check,) = run_custom_gates(["at_least_ten_rows"], evaluation(), None, None)
+    assert check.passed, check.detail
+    (few,) = run_custom_gates(["at_least_ten_rows"], evaluation(n_rows=5), None, None)
+    assert not few.passed and "only 5 rows" in few.detail
+
+
 def _moved(
     version: int, previous: int | None, alias: str = "champion", **detail: Any
 ) -> AuditEvent:

@@ -42,3 +42,9 @@ class EchoFlavor(Flavor):
 
     def predict(self, model: Any, inputs: Any, meta: Mapping[str, Any]) -> Any:
         return model.predict(inputs)
+
+
+def at_least_ten_rows(challenger: Any, champion: Any, comparison: Any) -> str:
+    """A custom gate, registered in the ``shipyard.gates`` entry-point group: it passes (an
+    empty message) when the challenger was evaluated on at least ten rows."""
+    return "" if challenger.n_rows >= 10 else f"only {challenger.n_rows} rows were evaluated"
