@@ -16,6 +16,12 @@ from shipyard.core import errors
         (errors.Conflict, ValueError),
         (errors.StoreError, RuntimeError),
         (errors.ArtifactCorrupted, RuntimeError),
+        (errors.MalformedRequest, ValueError),
+        (errors.PayloadTooLarge, ValueError),
+        (errors.UnsupportedMediaType, ValueError),
+        (errors.Unauthorized, PermissionError),
+        (errors.Forbidden, PermissionError),
+        (errors.Unavailable, RuntimeError),
     ],
 )
 def test_every_error_is_a_shipyard_error_and_its_matching_builtin(

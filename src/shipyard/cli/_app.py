@@ -16,7 +16,9 @@ from shipyard.cli import (
     _models,
     _new,
     _pipelines,
+    _predict,
     _runs,
+    _serve,
 )
 from shipyard.cli._output import print_json
 
@@ -38,6 +40,8 @@ app.add_typer(_models.app, name="models")
 app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_new.app, name="new")
 _gate.register(app)
+_serve.register(app)
+_predict.register(app)
 
 
 @app.callback()

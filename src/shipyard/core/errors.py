@@ -7,8 +7,14 @@ that matches it, so ``except LookupError`` keeps working for callers who do not 
     ├── InvalidInput                   (ValueError)   the caller asked for something malformed
     │   ├── ConfigError                               shipyard.toml or environment is wrong
     │   ├── InvalidArtifactName                       a logical artifact name is unsafe
-    │   └── InvalidFilter                             a search filter or order does not parse
+    │   ├── InvalidFilter                             a search filter or order does not parse
+    │   ├── MalformedRequest                          an HTTP body is not the JSON it must be
+    │   ├── PayloadTooLarge                           an HTTP body is over the size limit
+    │   └── UnsupportedMediaType                      an HTTP body has the wrong content type
     ├── NotFound                       (LookupError)  an experiment, run or artifact is missing
+    ├── Unauthorized                   (PermissionError) a bearer token is missing or wrong
+    ├── Forbidden                      (PermissionError) a Host or Origin is not allowed
+    ├── Unavailable                    (RuntimeError) a server is overloaded, not ready or slow
     ├── Conflict                       (ValueError)   the request contradicts stored state
     ├── StoreError                     (RuntimeError) the database or artifact store failed
     │   └── ArtifactCorrupted                         a blob's bytes no longer match its digest
@@ -26,13 +32,19 @@ __all__ = [
     "ArtifactCorrupted",
     "ConfigError",
     "Conflict",
+    "Forbidden",
     "InvalidArtifactName",
     "InvalidFilter",
     "InvalidInput",
+    "MalformedRequest",
     "NotFound",
+    "PayloadTooLarge",
     "RunFailed",
     "ShipyardError",
     "StoreError",
+    "Unauthorized",
+    "Unavailable",
+    "UnsupportedMediaType",
 ]
 
 
@@ -69,6 +81,51 @@ class InvalidFilter(InvalidInput):
     """A search filter or order-by clause does not parse."""
 
     code = "invalid_filter"
+
+
+class MalformedRequest(InvalidInput):
+    """An HTTP request body is not well-formed: not JSON, or not the structure the route takes."""
+
+    code = "malformed_request"
+
+
+class PayloadTooLarge(InvalidInput):
+    """An HTTP request body is over the server's size limit (chunked bodies included)."""
+
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(InvalidInput):
+    """An HTTP request body has a content type the route does not take."""
+
+    code = "unsupported_media_type"
+
+
+class Unauthorized(ShipyardError, PermissionError):
+    """A request lacks the bearer token the server requires, or carries a wrong one."""
+
+    code = "unauthorized"
+
+
+class Forbidden(ShipyardError, PermissionError):
+    """A request comes through a Host or from an Origin the server does not accept."""
+
+    code = "forbidden"
+
+
+class Unavailable(ShipyardError, RuntimeError):
+    """A server cannot answer now (overloaded, still loading, timed out); retrying may work.
+
+    ``retry_after`` is the number of seconds a client should wait, when the server knows.
+    """
+
+    code = "unavailable"
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class NotFound(ShipyardError, LookupError):

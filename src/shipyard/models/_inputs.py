@@ -71,11 +71,14 @@ def empty_output(outputs: Spec | None, dtype: str | None = None) -> Array | None
 class InputPreparer:
     """Checks and converts payloads for one signature; build once per loaded model and reuse.
 
+    ``forbid_missing`` refuses NaN and null in float inputs, for models that were found at
+    packaging to fail on them: the caller then hears which column and row, not a library error.
     Safe to share between threads: it keeps no state but what it derives from the signature.
     """
 
-    def __init__(self, signature: Signature) -> None:
+    def __init__(self, signature: Signature, *, forbid_missing: bool = False) -> None:
         self.signature = signature
+        self.forbid_missing = forbid_missing
 
     @cached_property
     def _columns(self) -> tuple[ColumnSpec, ...]:
@@ -110,6 +113,12 @@ class InputPreparer:
         return groups
 
     def __call__(self, data: Any) -> pd.DataFrame | Array:
+        prepared = self._prepared(data)
+        if self.forbid_missing:
+            self._refuse_missing(prepared)
+        return prepared
+
+    def _prepared(self, data: Any) -> pd.DataFrame | Array:
         inputs = self.signature.inputs
         if isinstance(inputs, TensorSpec):
             return _prepare_tensor(data, inputs)
@@ -120,6 +129,32 @@ class InputPreparer:
             if fast is not None:
                 return pd.DataFrame(fast.astype(self._uniform), columns=self._index, copy=False)
         return self._frame(data)
+
+    @cached_property
+    def _float_columns(self) -> list[str]:
+        return [c.name for c in self._columns if c.dtype.startswith("float")]
+
+    def _refuse_missing(self, prepared: pd.DataFrame | Array) -> None:
+        """InvalidInput naming the first missing value in a float input, if there is one."""
+        if isinstance(prepared, pd.DataFrame):
+            if not self._float_columns:
+                return
+            values = prepared[self._float_columns].to_numpy(dtype=np.float64)
+            names = self._float_columns
+        elif prepared.dtype.kind == "f" and prepared.size:
+            values, names = prepared.reshape(len(prepared), -1), self._names
+        else:
+            return
+        missing = np.isnan(values)
+        if not missing.any():
+            return
+        row, position = (int(i) for i in np.argwhere(missing)[0])
+        where = f"column {names[position]!r}" if names else f"input value {position}"
+        raise InvalidInput(
+            f"Row {row} has a missing value (null or NaN) in {where}; this model failed on "
+            "missing values when it was packaged, so it does not take them.",
+            hint="Send a number there, or retrain the model with an imputer in its pipeline.",
+        )
 
     def _already_prepared(self, frame: pd.DataFrame) -> bool:
         """Whether ``frame`` holds every column with the exact dtype (categoricals excepted)."""
@@ -141,9 +176,14 @@ class InputPreparer:
                 hint="Use the native backend for models on string or categorical columns.",
             )
         fast = self._fast_matrix(data)
-        if fast is not None:
-            return fast.astype(dtype, copy=False)
-        return np.asarray(self._frame(data).to_numpy(dtype=dtype))
+        matrix = (
+            fast.astype(dtype, copy=False)
+            if fast is not None
+            else np.asarray(self._frame(data).to_numpy(dtype=dtype))
+        )
+        if self.forbid_missing:
+            self._refuse_missing(matrix)
+        return matrix
 
     def _fast_matrix(self, data: Any) -> Array | None:
         """Plain numbers from a frame, dict or records as a matrix; None: take the checking path."""

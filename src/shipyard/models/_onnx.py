@@ -194,10 +194,12 @@ class OnnxRunner:
         meta: Mapping[str, Any],
         signature: Signature,
         proba_width: int | None = None,
+        *,
+        forbid_missing: bool = False,
     ) -> None:
         self.session = session
         self.meta = meta
-        self._prepare = InputPreparer(signature)
+        self._prepare = InputPreparer(signature, forbid_missing=forbid_missing)
         self._tensor = isinstance(signature.inputs, TensorSpec)
         self._input = {"name": str(meta["input"]["name"]), "dtype": str(meta["input"]["dtype"])}
         # Packages from before exact dtypes were recorded say "string" for numpy strings.
@@ -206,11 +208,29 @@ class OnnxRunner:
         self._empty = empty_output(signature.outputs, self._dtype)
         self._proba_width = proba_width
 
-    def predict(self, data: Any) -> Array:
-        matrix = self._matrix(data)
+    def prepare(self, data: Any) -> Array:
+        """The payload as the one input matrix (or tensor) of the ONNX graph."""
+        dtype = self._input["dtype"]
+        if self._tensor:
+            return np.asarray(self._prepare(data)).astype(dtype, copy=False)
+        return self._prepare.matrix(data, dtype)
+
+    def run(self, matrix: Array, *, proba: bool = False) -> tuple[Array, Array | None]:
+        """Predictions and, when asked and available, probabilities, from one session call."""
+        proba_name = self.meta["outputs"].get("proba") if proba else None
         if self._empty is not None and not n_rows(matrix):
-            return self._empty.copy()
-        predicted = squeeze_output(self._run(self.meta["outputs"]["predict"], matrix))
+            empty_proba = None
+            if proba_name is not None and self._proba_width is not None:
+                empty_proba = np.empty((0, self._proba_width))
+            return self._empty.copy(), empty_proba
+        names = [self.meta["outputs"]["predict"]]
+        if proba_name is not None:
+            names.append(proba_name)
+        results = self.session.run(names, {self._input["name"]: matrix})
+        probabilities = np.asarray(results[1], dtype=np.float64) if proba_name else None
+        return self._decode(squeeze_output(results[0])), probabilities
+
+    def _decode(self, predicted: Array) -> Array:
         labels = self.meta.get("labels")
         if labels and labels["decode"] == "index":
             predicted = np.asarray(labels["classes"])[predicted]
@@ -226,16 +246,8 @@ class OnnxRunner:
                 "This model's ONNX form has no class probabilities.",
                 hint="Call predict() instead; only classifiers have probabilities.",
             )
-        matrix = self._matrix(data)
+        matrix = self.prepare(data)
         if self._proba_width is not None and not n_rows(matrix):
             return np.empty((0, self._proba_width))
-        return np.asarray(self._run(name, matrix), dtype=np.float64)
-
-    def _matrix(self, data: Any) -> Array:
-        dtype = self._input["dtype"]
-        if self._tensor:
-            return np.asarray(self._prepare(data)).astype(dtype, copy=False)
-        return self._prepare.matrix(data, dtype)
-
-    def _run(self, output: str, matrix: Array) -> Any:
-        return self.session.run([output], {self._input["name"]: matrix})[0]
+        result = self.session.run([name], {self._input["name"]: matrix})[0]
+        return np.asarray(result, dtype=np.float64)

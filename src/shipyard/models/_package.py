@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -30,8 +31,11 @@ __all__ = [
     "FORMAT_VERSION",
     "LoadedModel",
     "ModelPackage",
+    "Prepared",
     "check_flavor",
+    "concat_prepared",
     "files_reader",
+    "forbids_missing",
     "open_package",
     "package_model",
 ]
@@ -89,6 +93,7 @@ def package_model(
         files[EXAMPLE_FILE] = example_json
 
     proba = _native_proba(chosen, loaded, prepared, flavor_meta)
+    accepts_missing = _accepts_missing(chosen, loaded, prepared, flavor_meta)
     onnx_meta: dict[str, Any] = {"status": "skipped", "reason": "convert_onnx=False was given"}
     if convert_onnx:
         onnx_meta = _onnx_form(
@@ -106,6 +111,8 @@ def package_model(
         # probability columns (None: no predict_proba).
         "predict_dtype": exact_dtype(native),
         "proba_width": proba.shape[1] if proba is not None else None,
+        # Whether NaN in float inputs gets predictions (None: there are no float inputs).
+        "accepts_missing": accepts_missing,
         "library_versions": {**distribution_versions(["numpy"]), **chosen.library_versions()},
         "python_version": platform.python_version(),
         "created_ms": int(time.time() * 1000),
@@ -197,6 +204,34 @@ def _native_proba(
     return proba if proba.ndim == 2 else None
 
 
+def _accepts_missing(
+    flavor: Flavor, model: Any, prepared: Any, meta: Mapping[str, Any]
+) -> bool | None:
+    """Whether the model predicts on a row whose float inputs are all NaN, found by trying.
+
+    Models that cannot take missing values then get a clear error naming the column, instead
+    of whatever the library raises (or, for ONNX forms, silently wrong numbers).
+    """
+    probe: pd.DataFrame | Array
+    if isinstance(prepared, pd.DataFrame):
+        floats = [name for name, dtype in prepared.dtypes.items() if dtype.kind == "f"]
+        if not floats:
+            return None
+        probe = prepared.head(1).copy()
+        probe[floats] = np.nan
+    elif isinstance(prepared, np.ndarray) and prepared.dtype.kind == "f":
+        probe = np.full_like(prepared[:1], np.nan)
+    else:
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # libraries may warn about NaN before handling it
+            flavor.predict(model, probe, meta)
+    except Exception:  # any failure means: do not send it NaN
+        return False
+    return True
+
+
 def _onnx_form(
     flavor: Flavor,
     model: Any,
@@ -284,7 +319,13 @@ def open_package(
                 hint="Open it with backend='native'.",
             )
         proba_width = meta.get("proba_width")
-        runner = OnnxRunner(new_session(read(onnx["file"])), onnx, signature, proba_width)
+        runner = OnnxRunner(
+            new_session(read(onnx["file"])),
+            onnx,
+            signature,
+            proba_width,
+            forbid_missing=forbids_missing(meta),
+        )
         return LoadedModel(signature, meta, backend, runner.session, runner)
     raise InvalidInput(
         f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.",
@@ -292,10 +333,19 @@ def open_package(
     )
 
 
-class Runner(Protocol):
-    """What a backend does with a caller's payload: check it, run the model, shape the output."""
+Prepared = Any  # what a runner's prepare() returns: a DataFrame or an ndarray
 
-    def predict(self, data: Any) -> Array: ...
+
+class Runner(Protocol):
+    """What a backend does with a caller's payload: check it, run the model, shape the output.
+
+    ``prepare`` and ``run`` are separate so that a server can check each request on its own
+    (and refuse only the bad one) and then run many requests' rows as one batch.
+    """
+
+    def prepare(self, data: Any) -> Prepared: ...
+
+    def run(self, prepared: Prepared, *, proba: bool = False) -> tuple[Array, Array | None]: ...
 
     def predict_proba(self, data: Any) -> Array: ...
 
@@ -318,22 +368,45 @@ class NativeRunner:
         self.flavor = flavor
         self.model = model
         self.meta = meta
-        self._prepare = InputPreparer(signature)
         package_meta = package_meta or {}
+        self._prepare = InputPreparer(signature, forbid_missing=forbids_missing(package_meta))
         self._empty = empty_output(signature.outputs, package_meta.get("predict_dtype"))
         self._proba_width: int | None = package_meta.get("proba_width")
 
-    def predict(self, data: Any) -> Array:
-        prepared = self._prepare(data)
+    def prepare(self, data: Any) -> Prepared:
+        return self._prepare(data)
+
+    def run(self, prepared: Prepared, *, proba: bool = False) -> tuple[Array, Array | None]:
         if self._empty is not None and not n_rows(prepared):
-            return self._empty.copy()
-        return as_prediction(self.flavor.predict(self.model, prepared, self.meta))
+            empty_proba = None
+            if proba and self._proba_width is not None:
+                empty_proba = np.empty((0, self._proba_width))
+            return self._empty.copy(), empty_proba
+        predicted = as_prediction(self.flavor.predict(self.model, prepared, self.meta))
+        probabilities = None
+        if proba and self._proba_width is not None:
+            probabilities = np.asarray(self.flavor.predict_proba(self.model, prepared, self.meta))
+        return predicted, probabilities
 
     def predict_proba(self, data: Any) -> Array:
         prepared = self._prepare(data)
         if self._proba_width is not None and not n_rows(prepared):
             return np.empty((0, self._proba_width))
         return np.asarray(self.flavor.predict_proba(self.model, prepared, self.meta))
+
+
+def forbids_missing(package_meta: Mapping[str, Any]) -> bool:
+    """Whether the model was found at packaging to fail on NaN (older packages: unknown, no)."""
+    return package_meta.get("accepts_missing") is False
+
+
+def concat_prepared(parts: list[Prepared]) -> Prepared:
+    """Several prepared inputs of one model as one batch, rows in order."""
+    if len(parts) == 1:
+        return parts[0]
+    if isinstance(parts[0], pd.DataFrame):
+        return pd.concat(parts, ignore_index=True, copy=False)
+    return np.concatenate(parts)
 
 
 class LoadedModel:
@@ -359,12 +432,29 @@ class LoadedModel:
         self.flavor: str = metadata["flavor"]
         self._runner = runner
 
+    @property
+    def has_proba(self) -> bool:
+        """Whether the model gives class probabilities (it is a classifier)."""
+        return self.metadata.get("proba_width") is not None
+
     def predict(self, data: Any) -> Array:
-        return self._runner.predict(data)
+        return self._runner.run(self._runner.prepare(data))[0]
 
     def predict_proba(self, data: Any) -> Array:
         """Class probabilities (n_rows, n_classes), for classifiers."""
         return self._runner.predict_proba(data)
+
+    def prepare(self, data: Any) -> Prepared:
+        """``data`` checked against the signature and converted for this backend.
+
+        Raises InvalidInput naming the column and value; the result goes to ``run`` alone or
+        joined with other requests' by :func:`concat_prepared`.
+        """
+        return self._runner.prepare(data)
+
+    def run(self, prepared: Prepared, *, proba: bool = False) -> tuple[Array, Array | None]:
+        """Predictions for prepared rows and, with ``proba`` for a classifier, probabilities."""
+        return self._runner.run(prepared, proba=proba)
 
     def __repr__(self) -> str:
         return f"<LoadedModel flavor={self.flavor!r} backend={self.backend!r}>"

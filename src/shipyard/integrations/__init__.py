@@ -1,0 +1,1 @@
+"""Adapters that run Shipyard models inside other engines (Spark)."""

@@ -1,0 +1,63 @@
+"""Serving: the model server (Open Inference Protocol v2 and a JSON route), its inference log,
+and batch inference over files.
+
+Names load on first use (PEP 562): ``import shipyard.serve`` stays cheap, and the server's
+parts (Starlette, uvicorn, onnxruntime) load only when a server is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from shipyard.serve._app import build_app
+    from shipyard.serve._batch import predict_file
+    from shipyard.serve._config import (
+        DeploymentSpec,
+        ServeConfig,
+        ServerSettings,
+        load_deployment_file,
+    )
+    from shipyard.serve._inference_log import read_feedback, read_inference_log
+    from shipyard.serve._server import run_server, single_model
+
+__all__ = [
+    "DeploymentSpec",
+    "ServeConfig",
+    "ServerSettings",
+    "build_app",
+    "load_deployment_file",
+    "predict_file",
+    "read_feedback",
+    "read_inference_log",
+    "run_server",
+    "single_model",
+]
+
+_HOMES = {
+    "shipyard.serve._app": ("build_app",),
+    "shipyard.serve._batch": ("predict_file",),
+    "shipyard.serve._config": (
+        "DeploymentSpec",
+        "ServeConfig",
+        "ServerSettings",
+        "load_deployment_file",
+    ),
+    "shipyard.serve._inference_log": ("read_feedback", "read_inference_log"),
+    "shipyard.serve._server": ("run_server", "single_model"),
+}
+_WHERE = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'shipyard.serve' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,303 @@
+"""Adaptive micro-batching: concurrent requests to one model run as one prediction.
+
+A request is checked and prepared on the event loop (so a bad one is refused alone), then
+queued. One worker per model takes everything queued, up to ``max_batch_size`` rows; when the
+batch is not full it yields to the event loop, so requests already being read can join, for at
+most ``max_wait_ms``. The batch runs on the model's own thread, off the event loop; requests that
+arrive meanwhile form the next batch. Under light load a request waits for nobody; under heavy
+load batches grow by themselves. The queue is bounded: a full queue refuses new requests with
+:class:`Unavailable` (HTTP 503 with Retry-After) instead of growing without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from shipyard.core.errors import InvalidInput, Unavailable
+from shipyard.models._package import LoadedModel, Prepared, concat_prepared
+from shipyard.models._signature import Array
+
+__all__ = ["Batch", "MicroBatcher", "Outcome", "Pending"]
+
+
+@dataclass
+class Pending:
+    """One queued request: its prepared rows and where its answer goes."""
+
+    prepared: Prepared
+    rows: int
+    proba: bool
+    request_id: str
+    received_ms: int  # wall clock, for the inference log
+    received: float  # perf_counter at arrival, for latency
+    log: bool = True
+    future: asyncio.Future[Outcome] | None = None
+    enqueued: float = field(default_factory=time.perf_counter)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One request's share of a batch's predictions, and where its time went."""
+
+    predictions: Array
+    probabilities: Array | None
+    queue_s: float
+    predict_s: float
+    batch_rows: int
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A finished batch, handed to the batch callback (inference log, metrics)."""
+
+    items: list[Pending]
+    inputs: Prepared | None
+    predictions: Array | None
+    probabilities: Array | None
+    predict_s: float
+    finished: float  # perf_counter
+
+
+class MicroBatcher:
+    """Queues requests for one loaded model and predicts them in batches on its own thread.
+
+    ``prepare_in_worker`` is for shadow traffic: payloads are queued raw and checked on the
+    worker thread, so that copying traffic to a shadow costs the primary path nothing.
+    """
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        *,
+        max_batch_size: int,
+        max_wait_ms: float,
+        max_queue: int,
+        want_proba: bool = False,
+        on_batch: Callable[[Batch], None] | None = None,
+        prepare_in_worker: bool = False,
+        name: str = "model",
+    ) -> None:
+        self.model = model
+        self.max_batch_size = max_batch_size
+        self.max_wait_s = max_wait_ms / 1000
+        self.max_queue = max_queue
+        self.want_proba = want_proba and model.has_proba
+        self.on_batch = on_batch
+        self.prepare_in_worker = prepare_in_worker
+        self._queue: deque[Pending] = deque()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{name}")
+        self._wake = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+        self._closing = False
+        self._busy = False
+
+    @property
+    def depth(self) -> int:
+        """Requests waiting (not counting the batch being predicted)."""
+        return len(self._queue)
+
+    def start(self) -> None:
+        if self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    def submit(self, item: Pending) -> asyncio.Future[Outcome]:
+        """Queue ``item``; its future resolves to an Outcome (or the model's error)."""
+        if self._closing:
+            raise Unavailable(
+                "This model version is being replaced.", hint="Retry the request.", retry_after=1
+            )
+        if len(self._queue) >= self.max_queue:
+            raise Unavailable(
+                f"The server is overloaded: {len(self._queue)} requests are waiting for this "
+                "model.",
+                hint="Retry after a moment, send fewer concurrent requests, or add replicas.",
+                retry_after=1,
+            )
+        item.future = asyncio.get_running_loop().create_future()
+        item.enqueued = time.perf_counter()
+        self._queue.append(item)
+        self._wake.set()
+        return item.future
+
+    def offer(self, item: Pending) -> bool:
+        """Queue ``item`` if there is room, with no answer to wait for (shadow traffic)."""
+        if self._closing or len(self._queue) >= self.max_queue:
+            return False
+        item.enqueued = time.perf_counter()
+        self._queue.append(item)
+        self._wake.set()
+        return True
+
+    async def close(self) -> None:
+        """Finish every queued request, then stop the worker and its thread."""
+        self._closing = True
+        self._wake.set()
+        if self._worker is not None:
+            await self._worker
+        self._executor.shutdown(wait=False)
+
+    async def _work(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            if not self._queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            batch, rows = self._take([], 0)
+            deadline = loop.time() + self.max_wait_s
+            while rows < self.max_batch_size and loop.time() < deadline:
+                await asyncio.sleep(0)  # requests already being read get to join
+                before = rows
+                batch, rows = self._take(batch, rows)
+                if rows == before:
+                    break
+            if batch:
+                await self._execute(loop, batch)
+
+    def _take(self, batch: list[Pending], rows: int) -> tuple[list[Pending], int]:
+        queue = self._queue
+        while queue and (not batch or rows + queue[0].rows <= self.max_batch_size):
+            item = queue.popleft()
+            if item.future is not None and item.future.done():
+                continue  # timed out or cancelled while waiting
+            batch.append(item)
+            rows += item.rows
+        return batch, rows
+
+    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[Pending]) -> None:
+        started = time.perf_counter()
+        try:
+            result = await loop.run_in_executor(self._executor, self._predict, batch)
+        except Exception as exc:  # the whole batch failed: try each request alone
+            result = await loop.run_in_executor(self._executor, self._predict_each, batch, exc)
+        predict_s = result.predict_s
+        for item, outcome in zip(batch, result.outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                _settle(item, error=outcome)
+                continue
+            predictions, probabilities = outcome
+            _settle(
+                item,
+                outcome=Outcome(
+                    predictions, probabilities, started - item.enqueued, predict_s, result.rows
+                ),
+            )
+        if self.on_batch is not None:
+            self.on_batch(
+                Batch(
+                    [i for i, o in zip(batch, result.outcomes, strict=True) if not _failed(o)],
+                    result.inputs,
+                    result.predictions,
+                    result.probabilities,
+                    predict_s,
+                    time.perf_counter(),
+                )
+            )
+
+    # ---- on the model's thread
+
+    def _predict(self, batch: list[Pending]) -> _Result:
+        started = time.perf_counter()
+        outcomes: list[Any] = [None] * len(batch)
+        parts, kept = [], []
+        for position, item in enumerate(batch):
+            if self.prepare_in_worker:
+                try:
+                    item.prepared = self.model.prepare(item.prepared)
+                except Exception as exc:  # a shadow that cannot take the input just skips it
+                    outcomes[position] = exc
+                    continue
+            parts.append(item.prepared)
+            kept.append(position)
+        if not parts:
+            return _Result(outcomes, None, None, None, 0, time.perf_counter() - started)
+        inputs = concat_prepared(parts)
+        want_proba = self.want_proba or any(batch[i].proba for i in kept)
+        predictions, probabilities = self.model.run(
+            inputs, proba=want_proba and self.model.has_proba
+        )
+        sizes = np.cumsum([batch[i].rows for i in kept])[:-1]
+        split_predictions = np.split(predictions, sizes)
+        split_probabilities = (
+            np.split(probabilities, sizes) if probabilities is not None else [None] * len(kept)
+        )
+        for slot, position in enumerate(kept):
+            proba = split_probabilities[slot] if batch[position].proba else None
+            outcomes[position] = (split_predictions[slot], proba)
+        rows = int(sum(batch[i].rows for i in kept))
+        return _Result(
+            outcomes, inputs, predictions, probabilities, rows, time.perf_counter() - started
+        )
+
+    def _predict_each(self, batch: list[Pending], error: Exception) -> _Result:
+        """After a failed batch: each request alone, so one bad input fails only itself."""
+        if len(batch) == 1:
+            return _Result([_as_input_error(error)], None, None, None, 0, 0.0)
+        outcomes: list[Any] = []
+        done: list[_Result] = []
+        for item in batch:
+            try:
+                single = self._predict([item])
+            except Exception as exc:
+                outcomes.append(_as_input_error(exc))
+                continue
+            outcomes.append(single.outcomes[0])
+            if single.inputs is not None:
+                done.append(single)
+        if not done:
+            return _Result(outcomes, None, None, None, 0, 0.0)
+        probabilities = [r.probabilities for r in done if r.probabilities is not None]
+        return _Result(
+            outcomes,
+            concat_prepared([r.inputs for r in done]),
+            np.concatenate([r.predictions for r in done if r.predictions is not None]),
+            np.concatenate(probabilities) if len(probabilities) == len(done) else None,
+            sum(r.rows for r in done),
+            sum(r.predict_s for r in done),
+        )
+
+
+@dataclass(frozen=True)
+class _Result:
+    outcomes: list[Any]  # (predictions, probabilities) or an exception, per request
+    inputs: Prepared | None
+    predictions: Array | None
+    probabilities: Array | None
+    rows: int
+    predict_s: float
+
+
+def _failed(outcome: Any) -> bool:
+    return isinstance(outcome, BaseException)
+
+
+def _settle(
+    item: Pending, *, outcome: Outcome | None = None, error: BaseException | None = None
+) -> None:
+    future = item.future
+    if future is None or future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(outcome)  # type: ignore[arg-type]
+
+
+def _as_input_error(exc: BaseException) -> BaseException:
+    """A model's ValueError or TypeError on checked input is the input's fault: a 422."""
+    if isinstance(exc, InvalidInput) or not isinstance(exc, ValueError | TypeError):
+        return exc
+    return InvalidInput(
+        f"The model could not predict on this input: {type(exc).__name__}: {exc}",
+        hint="Check the values against the model's training data.",
+    )
