@@ -7,6 +7,7 @@ stack, quick to start); tests that signal the process start ``shipyard serve`` i
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -49,6 +50,7 @@ def _register(model: Any, example: Any, name: str, alias: str | None = None) -> 
 def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Models]:
     """``bc`` v1 (champion, logistic regression: refuses NaN) and v2 (challenger, a shallow
     tree); ``slow`` (a 30 ms Python model); ``plans`` (a string and a category column)."""
+    import cloudpickle
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -57,6 +59,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Models]:
 
     from shipyard.tracking import close_workspaces
 
+    # The Python models below must load in `shipyard serve` processes too, where this test
+    # module cannot be imported: store them by value.
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
     root = tmp_path_factory.mktemp("serve-ws")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("SHIPYARD_HOME", str(root))
@@ -94,9 +99,12 @@ class _SlowModel(PythonModel):
 
 
 class _PlanModel(PythonModel):
-    """Seats times a price per plan: a model on string and category columns."""
+    """Seats times a price per plan: a model on string and category columns. Like many real
+    models, it raises ValueError on inputs its checks refuse (here: no seats)."""
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if (frame["seats"] <= 0).any():
+            raise ValueError("seats must be at least 1")
         price = frame["plan"].map({"basic": 10.0, "pro": 20.0, "team": 30.0}).astype(float)
         return (price * frame["seats"]).to_numpy()
 

@@ -59,7 +59,9 @@ def test_every_response_says_where_its_time_went(server: str, models: Models) ->
         json={"instances": models.features[:1].to_dict(orient="records")},
         headers={"x-request-id": "trace-42"},
     )
-    timing = dict(part.strip().split(";", 1) for part in response.headers["server-timing"].split(","))
+    timing = dict(
+        part.strip().split(";", 1) for part in response.headers["server-timing"].split(",")
+    )
     assert {"parse", "queue", "predict", "serialize", "total"} <= set(timing)
     durations = {k: float(v.split("=")[1]) for k, v in timing.items() if v.startswith("dur=")}
     assert all(value >= 0 for value in durations.values())

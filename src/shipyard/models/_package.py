@@ -405,7 +405,7 @@ def concat_prepared(parts: list[Prepared]) -> Prepared:
     if len(parts) == 1:
         return parts[0]
     if isinstance(parts[0], pd.DataFrame):
-        return pd.concat(parts, ignore_index=True, copy=False)
+        return pd.concat(parts, ignore_index=True)
     return np.concatenate(parts)
 
 

@@ -12,6 +12,7 @@ load batches grow by themselves. The queue is bounded: a full queue refuses new 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Callable
@@ -26,6 +27,8 @@ from shipyard.models._package import LoadedModel, Prepared, concat_prepared
 from shipyard.models._signature import Array
 
 __all__ = ["Batch", "MicroBatcher", "Outcome", "Pending"]
+
+log = logging.getLogger("shipyard.serve")
 
 
 @dataclass
@@ -175,34 +178,43 @@ class MicroBatcher:
         return batch, rows
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[Pending]) -> None:
+        """Predict ``batch`` and answer each request; the worker survives anything here."""
         started = time.perf_counter()
         try:
-            result = await loop.run_in_executor(self._executor, self._predict, batch)
-        except Exception as exc:  # the whole batch failed: try each request alone
-            result = await loop.run_in_executor(self._executor, self._predict_each, batch, exc)
-        predict_s = result.predict_s
+            try:
+                result = await loop.run_in_executor(self._executor, self._predict, batch)
+            except Exception as exc:  # the whole batch failed: try each request alone
+                result = await loop.run_in_executor(self._executor, self._predict_each, batch, exc)
+        except Exception as exc:
+            log.exception("predicting a batch failed")
+            for item in batch:
+                _settle(item, error=exc)
+            return
         for item, outcome in zip(batch, result.outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 _settle(item, error=outcome)
                 continue
             predictions, probabilities = outcome
+            queue_s = started - item.enqueued
             _settle(
                 item,
-                outcome=Outcome(
-                    predictions, probabilities, started - item.enqueued, predict_s, result.rows
-                ),
+                outcome=Outcome(predictions, probabilities, queue_s, result.predict_s, result.rows),
             )
-        if self.on_batch is not None:
-            self.on_batch(
-                Batch(
-                    [i for i, o in zip(batch, result.outcomes, strict=True) if not _failed(o)],
-                    result.inputs,
-                    result.predictions,
-                    result.probabilities,
-                    predict_s,
-                    time.perf_counter(),
-                )
-            )
+        if self.on_batch is None:
+            return
+        succeeded = [i for i, o in zip(batch, result.outcomes, strict=True) if not _failed(o)]
+        finished = Batch(
+            succeeded,
+            result.inputs,
+            result.predictions,
+            result.probabilities,
+            result.predict_s,
+            time.perf_counter(),
+        )
+        try:
+            self.on_batch(finished)
+        except Exception:  # logging and metrics never fail a prediction
+            log.exception("recording a batch failed")
 
     # ---- on the model's thread
 

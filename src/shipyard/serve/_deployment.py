@@ -20,14 +20,22 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from shipyard.core.errors import InvalidInput, NotFound, Unavailable
+from shipyard.core.errors import InvalidInput, Unavailable
 from shipyard.models._package import LoadedModel
 from shipyard.registry._records import ModelVersion
-from shipyard.registry._uris import ModelUri, RunModelUri, parse_model_uri
+from shipyard.registry._uris import ModelUri, RunModelUri, check_model_name, parse_model_uri
 from shipyard.serve._batcher import Batch, MicroBatcher
 from shipyard.serve._config import DeploymentSpec
 
-__all__ = ["Deployment", "ServedModel", "Target", "Variant", "load_version", "targets_of"]
+__all__ = [
+    "Deployment",
+    "ServedModel",
+    "Target",
+    "Variant",
+    "load_version",
+    "model_uri",
+    "targets_of",
+]
 
 log = logging.getLogger("shipyard.serve")
 _GOLDEN = 0.6180339887498949  # low-discrepancy split: 2,000 requests land within 0.1% of target
@@ -43,9 +51,17 @@ class Target:
 
 
 def targets_of(spec: DeploymentSpec) -> tuple[str, list[Target], Target | None]:
-    """The registered model's name, the traffic targets and the shadow target of ``spec``."""
-    parsed = _model_uri(spec.model, what=f"deployment {spec.name!r}: model")
-    name = parsed.name
+    """The registered model's name, the traffic targets and the shadow target of ``spec``.
+
+    With a traffic split, ``model`` may be the bare model name: the split names the versions.
+    """
+    what = f"deployment {spec.name!r}: model"
+    bare = spec.traffic is not None and not any(c in spec.model for c in ":/@")
+    if bare:
+        name = _checked_name(spec.model, what)
+    else:
+        parsed = model_uri(spec.model, what=what)
+        name = parsed.name
     if spec.traffic is None:
         targets = [Target(_label(parsed), str(parsed), 1)]
     else:
@@ -60,9 +76,10 @@ def targets_of(spec: DeploymentSpec) -> tuple[str, list[Target], Target | None]:
     return name, targets, shadow
 
 
-def _model_uri(value: str, *, what: str) -> ModelUri:
+def model_uri(value: str, *, what: str) -> ModelUri:
+    """``value`` (models:/NAME@ALIAS, models:/NAME/3, or NAME@ALIAS) as a registered model URI."""
     try:
-        parsed = parse_model_uri(value if value.startswith("models:/") else f"models:/{value}")
+        parsed = parse_model_uri(value if ":/" in value else f"models:/{value}")
     except InvalidInput as exc:
         raise InvalidInput(f"{what}: {exc.message}", hint=exc.hint) from None
     if isinstance(parsed, RunModelUri):
@@ -73,12 +90,19 @@ def _model_uri(value: str, *, what: str) -> ModelUri:
     return parsed
 
 
+def _checked_name(value: str, what: str) -> str:
+    try:
+        return check_model_name(value)
+    except InvalidInput as exc:
+        raise InvalidInput(f"{what}: {exc.message}", hint=exc.hint) from None
+
+
 def _target_uri(name: str, key: str, deployment: str) -> str:
     if key.startswith("models:/"):
-        return str(_model_uri(key, what=f"deployment {deployment!r}: traffic target"))
+        return str(model_uri(key, what=f"deployment {deployment!r}: traffic target"))
     if key.isdigit():
         return f"models:/{name}/{int(key)}"
-    return str(_model_uri(f"{name}@{key}", what=f"deployment {deployment!r}: traffic target"))
+    return str(model_uri(f"{name}@{key}", what=f"deployment {deployment!r}: traffic target"))
 
 
 def _label(uri: ModelUri) -> str:
@@ -173,13 +197,20 @@ class Variant:
             version, model = await loop.run_in_executor(
                 deployment.loader, load_version, version.uri, deployment.spec.backend
             )
-        except (InvalidInput, NotFound, OSError, RuntimeError) as exc:
+        except Exception as exc:  # keep serving what we have; say why the new one is not served
             self.last_error = f"{type(exc).__name__}: {exc}"
             log.warning("deployment %s: cannot load %s: %s", deployment.name, self.target.uri, exc)
             return False
         self.last_error = None
         served = deployment.serve_model(self, version, model)
         old, self.current = self.current, served
+        log.info(
+            "deployment %s: %s serves %s (%s backend)",
+            deployment.name,
+            self.label,
+            version.uri,
+            model.backend,
+        )
         deployment.swapped(self, old, served)
         if old is not None:
             await old.batcher.close()  # requests queued on the old version finish there

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+from types import FrameType
 from typing import Any
 
 from shipyard.core.errors import ConfigError
@@ -22,12 +24,11 @@ CONFIG_ENV = "SHIPYARD_SERVE_CONFIG"
 
 def single_model(uri: str, *, name: str | None = None, **options: Any) -> ServeConfig:
     """The config of ``shipyard serve URI``: one deployment named after the model."""
-    from shipyard.serve._deployment import targets_of
+    from shipyard.serve._deployment import model_uri
 
     server_options = {k: v for k, v in options.items() if k in ServerSettings.model_fields}
     deployment_options = {k: v for k, v in options.items() if k in DeploymentSpec.model_fields}
-    probe = DeploymentSpec.model_construct(name="probe", model=uri, traffic=None, shadow=None)
-    model_name = targets_of(probe)[0]
+    model_name = model_uri(uri, what="The model to serve").name
     return ServeConfig.parse(
         {
             "server": server_options,
@@ -63,6 +64,9 @@ def run_server(config: ServeConfig) -> None:
         "log_config": None,
     }
     _configure_logging()
+    # uvicorn drains, then re-raises the signal it caught; with this handler in place that
+    # ends the process with status 0, which is what orchestrators expect of a clean SIGTERM.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     if server.workers > 1:
         os.environ[CONFIG_ENV] = config.to_env()
         uvicorn.run(
@@ -75,6 +79,10 @@ def run_server(config: ServeConfig) -> None:
         from shipyard.serve._app import build_app
 
         uvicorn.run(build_app(config), **options)
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def app_from_environment() -> Any:
