@@ -213,7 +213,17 @@ _HOMES = {
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
 # Subpackages reachable as attributes (``sy.tuning.loguniform``) without an explicit import.
-_SUBPACKAGES = {"data", "evaluation", "models", "pipelines", "registry", "tracking", "tuning"}
+_SUBPACKAGES = {
+    "data",
+    "evaluation",
+    "integrations",
+    "models",
+    "pipelines",
+    "registry",
+    "serve",
+    "tracking",
+    "tuning",
+}
 
 
 def __getattr__(name: str) -> Any:
