@@ -34,6 +34,7 @@ from shipyard.core.errors import (
     NotFound,
     PayloadTooLarge,
     ShipyardError,
+    StoreError,
     Unauthorized,
     Unavailable,
     UnsupportedMediaType,
@@ -69,6 +70,7 @@ _STATUS: list[tuple[type[ShipyardError], int]] = [
     (Unauthorized, 401),
     (Forbidden, 403),
     (Unavailable, 503),
+    (StoreError, 503),  # the artifact store failed: nothing was acknowledged, retrying may work
 ]
 
 
