@@ -182,3 +182,18 @@ def test_deployment_file_serves_several_models(
         json={"instances": [{"plan": "pro", "country": "fr", "seats": 1, "extra": 1}]},
     )
     assert strict.status_code == 422 and "extra" in strict.json()["error"]
+
+
+@pytest.mark.slow
+def test_several_workers_share_the_port_and_stop_cleanly(
+    serve_process: type[ServerProcess], models: Models
+) -> None:
+    import httpx
+
+    server = serve_process("models:/bc@champion", "--port", "0", "--workers", "2")
+    body = {"instances": models.features[:3].to_dict(orient="records")}
+    for _ in range(20):  # a new connection each time: the kernel spreads them over workers
+        answer = httpx.post(f"{server.url}/v1/models/bc:predict", json=body).json()
+        assert answer["predictions"] == models.expected[1][:3].tolist()
+    server.process.send_signal(signal.SIGTERM)
+    assert server.process.wait(timeout=60) == 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import random
@@ -134,8 +135,15 @@ class ServerState:
             settings = resolve_settings()
             self.inference_log = InferenceLog(settings.artifacts)
             self.inference_log.start()
+        # Listen only once the models are loaded (or failed to, which /v2/health/ready and
+        # /v1/deployments then report): workers sharing a port never answer "still loading".
         loop = asyncio.get_running_loop()
         self._loading = [loop.create_task(d.load()) for d in self.deployments.values()]
+        await asyncio.gather(*self._loading, return_exceptions=True)
+        # Move everything allocated so far out of the garbage collector's sight: its full
+        # passes then stay short, and so does the latency tail.
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         """After the last request: stop watching aliases, drain batches, flush the log."""
