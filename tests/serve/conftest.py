@@ -49,7 +49,8 @@ def _register(model: Any, example: Any, name: str, alias: str | None = None) -> 
 @pytest.fixture(scope="session")
 def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Models]:
     """``bc`` v1 (champion, logistic regression: refuses NaN) and v2 (challenger, a shallow
-    tree); ``slow`` (a 30 ms Python model); ``plans`` (a string and a category column)."""
+    tree); ``slow`` (a 30 ms Python model); ``matrix`` (fed a float array, not columns);
+    ``plans`` (a string and a category column)."""
     import cloudpickle
     from sklearn.datasets import load_breast_cancer
     from sklearn.linear_model import LogisticRegression
@@ -77,6 +78,8 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Models]:
             version = _register(model, features[:5], MODEL, alias)
             expected[version] = model.predict(features)
         _register(_SlowModel(), features[:5], "slow", "champion")
+        matrix = LogisticRegression(max_iter=5000).fit(features.to_numpy(), labels)
+        _register(matrix, features.to_numpy()[:5], "matrix", "champion")
         plans = pd.DataFrame(
             {
                 "plan": pd.Categorical(["basic", "pro", "basic", "team"]),

@@ -112,3 +112,24 @@ def test_metrics_describe_traffic_batches_and_the_served_version(
     assert 'shipyard_queue_depth{deployment="bc",variant="champion"} 0.0' in text
     assert "shipyard_inference_log_dropped_rows_total 0.0" in text
     assert 'shipyard_model_info{backend="onnx",deployment="bc",model="bc"' in text
+
+
+def test_array_models_are_served_and_logged(serve_app: ServeApp, models: Models) -> None:
+    from shipyard.registry import load_model
+    from shipyard.serve import read_inference_log
+
+    server = serve_app(
+        {"deployments": [deployment(name="matrix", model="models:/matrix@champion")]}
+    )
+    rows = models.features.to_numpy()[:3]
+    expected = load_model("models:/matrix@champion").predict(rows).tolist()
+    answer = httpx.post(
+        f"{server.url}/v1/models/matrix:predict", json={"instances": rows.tolist()}
+    ).json()
+    assert answer["predictions"] == expected
+    tensor = {"name": "input", "shape": [3, 30], "datatype": "FP64", "data": rows.ravel().tolist()}
+    infer = httpx.post(f"{server.url}/v2/models/matrix/infer", json={"inputs": [tensor]}).json()
+    assert infer["outputs"][0]["data"] == expected
+    server.stop()
+    log = read_inference_log(_artifacts(), "matrix").to_pandas()
+    assert len(log) == 6 and log["prediction"].tolist() == expected * 2

@@ -178,11 +178,7 @@ class ServerState:
             inputs = inputs.iloc[mask] if hasattr(inputs, "iloc") else inputs[mask]
             predictions = predictions[mask]
             probabilities = probabilities[mask] if probabilities is not None else None
-        if isinstance(inputs, np.ndarray) and inputs.ndim != 2:
-            inputs = np.empty((len(predictions), 0))  # images and tensors are not logged
-        columns = served.model.signature.inputs
-        names = None if isinstance(inputs, np.ndarray) and not inputs.shape[1] else _names(columns)
-        appended = self.inference_log.append(
+        self.inference_log.append(  # a full buffer counts the drop itself
             LogBatch(
                 deployment=deployment.name,
                 model_name=served.version.name,
@@ -194,13 +190,12 @@ class ServerState:
                 received_ms=[item.received_ms for item in items],
                 latency_ms=[(batch.finished - item.received) * 1000 for item in items],
                 inputs=inputs,
-                input_names=names,
+                input_names=_names(served.model.signature.inputs),
                 predictions=predictions,
                 probabilities=probabilities,
                 classes=served.classes,
             )
         )
-        del appended  # a full buffer is counted by the log itself
 
     def _swapped(
         self, deployment: Deployment, variant: Variant, old: ServedModel | None, new: ServedModel
