@@ -145,14 +145,14 @@ class InputPreparer:
             values, names = prepared.reshape(len(prepared), -1), self._names
         else:
             return
-        missing = np.isnan(values)
+        missing = ~np.isfinite(values)
         if not missing.any():
             return
         row, position = (int(i) for i in np.argwhere(missing)[0])
         where = f"column {names[position]!r}" if names else f"input value {position}"
         raise InvalidInput(
-            f"Row {row} has a missing value (null or NaN) in {where}; this model failed on "
-            "missing values when it was packaged, so it does not take them.",
+            f"Row {row} has a missing or infinite value (null, NaN or inf) in {where}; this "
+            "model failed on missing values when it was packaged, so it does not take them.",
             hint="Send a number there, or retrain the model with an imputer in its pipeline.",
         )
 
@@ -324,6 +324,7 @@ def _coerce(spec: ColumnSpec, values: Any) -> Any:
         present = pd.Series(array).dropna()
         if spec.categories is not None and not present.isin(spec.categories).all():
             bad = present[~present.isin(spec.categories)].iloc[0]
+            bad = bad.item() if isinstance(bad, np.generic) else bad
             raise _wrong_value(what, f"category (one of {list(spec.categories)})", bad)
         return pd.Categorical(array, categories=spec.categories)
     if spec.dtype == "string":

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from shipyard.serve._app import build_app
-    from shipyard.serve._batch import predict_file
+    from shipyard.serve._batch import BatchSummary, predict_file
     from shipyard.serve._config import (
         DeploymentSpec,
         ServeConfig,
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from shipyard.serve._server import run_server, single_model
 
 __all__ = [
+    "BatchSummary",
     "DeploymentSpec",
     "ServeConfig",
     "ServerSettings",
@@ -37,7 +38,7 @@ __all__ = [
 
 _HOMES = {
     "shipyard.serve._app": ("build_app",),
-    "shipyard.serve._batch": ("predict_file",),
+    "shipyard.serve._batch": ("BatchSummary", "predict_file"),
     "shipyard.serve._config": (
         "DeploymentSpec",
         "ServeConfig",

@@ -14,7 +14,6 @@ import contextlib
 import gc
 import logging
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,30 +28,28 @@ from starlette.routing import Route
 
 from shipyard import __version__
 from shipyard.core.errors import (
-    Forbidden,
     InvalidInput,
     MalformedRequest,
     NotFound,
-    PayloadTooLarge,
     ShipyardError,
-    StoreError,
-    Unauthorized,
     Unavailable,
-    UnsupportedMediaType,
 )
-from shipyard.models._inputs import n_rows
-from shipyard.serve._batcher import Batch, Outcome, Pending
+from shipyard.serve._batcher import Batch
 from shipyard.serve._config import ServeConfig
 from shipyard.serve._deployment import Deployment, ServedModel, Variant
-from shipyard.serve._guard import REQUEST_ID, Guard, error_body
+from shipyard.serve._guard import REQUEST_ID, AccessLog, Guard
 from shipyard.serve._metrics import CONTENT_TYPE, ServerMetrics
+from shipyard.serve._predict import (
+    ClientDisconnected,
+    PredictRoutes,
+    error_response,
+    internal_error,
+    pinned,
+    read_body,
+    require_json,
+)
 from shipyard.serve._protocol import (
-    DecodedRequest,
-    decode_infer,
-    decode_predict,
     dumps,
-    encode_infer,
-    encode_predict,
     oip_datatype,
     tensor_metadata,
 )
@@ -62,17 +59,6 @@ __all__ = ["ServerState", "build_app"]
 log = logging.getLogger("shipyard.serve")
 TOKEN_ENV = "SHIPYARD_API_TOKEN"
 JSON = "application/json"
-_STATUS: list[tuple[type[ShipyardError], int]] = [
-    (PayloadTooLarge, 413),
-    (UnsupportedMediaType, 415),
-    (MalformedRequest, 400),
-    (InvalidInput, 422),
-    (NotFound, 404),
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (Unavailable, 503),
-    (StoreError, 503),  # the artifact store failed: nothing was acknowledged, retrying may work
-]
 
 
 class ServerState:
@@ -84,6 +70,7 @@ class ServerState:
         self.metrics = ServerMetrics()
         self.loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shipyard-loader")
         self.inference_log: Any = None
+        self.access_log = AccessLog() if config.server.access_log else None
         self.deployments: dict[str, Deployment] = {
             spec.name: Deployment(
                 spec,
@@ -153,6 +140,8 @@ class ServerState:
         await asyncio.gather(*(d.close() for d in self.deployments.values()))
         if self.inference_log is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.inference_log.close)
+        if self.access_log is not None:
+            self.access_log.flush()
         self.loader.shutdown(wait=False, cancel_futures=True)
 
     # ---- callbacks from deployments (on the event loop)
@@ -235,9 +224,6 @@ def build_app(config: ServeConfig, *, token: str | None = None) -> Any:
         Route("/v2/models/{name}/versions/{version}", handlers.model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", handlers.model_ready, methods=["GET"]),
         Route("/v2/models/{name}/versions/{version}/ready", handlers.model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", handlers.infer, methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}/infer", handlers.infer, methods=["POST"]),
-        Route("/v1/models/{name}:predict", handlers.predict, methods=["POST"]),
         Route("/v1/models/{name}/feedback", handlers.feedback, methods=["POST"]),
         Route("/v1/deployments", handlers.deployments, methods=["GET"]),
         Route("/metrics", handlers.metrics, methods=["GET"]),
@@ -261,16 +247,21 @@ def build_app(config: ServeConfig, *, token: str | None = None) -> Any:
     server = config.server
     return Guard(
         app,
+        PredictRoutes(state),
         allowed_hosts=server.accepted_hosts(),
         allowed_origins=frozenset(server.allowed_origins),
         token=token if token is not None else os.environ.get(TOKEN_ENV) or None,
-        log_access=server.access_log,
+        access_log=state.access_log,
     )
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     """Starlette's own 404/405 as JSON like every other error."""
-    content = {"error": f"{request.method} {request.url.path}: {exc.detail}", "code": "http"}
+    content = {
+        "error": f"{request.method} {request.url.path}: {exc.detail}",
+        "code": "http",
+        "id": request.scope.get(REQUEST_ID),
+    }
     if exc.status_code == 404:
         content["hint"] = "See GET /openapi.json for the routes of this server."
     return Response(dumps(content), exc.status_code, headers=exc.headers, media_type=JSON)
@@ -289,26 +280,14 @@ def _answer_errors(route: str) -> Callable[[Handler], Handler]:
             try:
                 response = await handler(self, request)
             except ShipyardError as exc:
-                status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
-                headers = {}
-                if isinstance(exc, Unavailable) and exc.retry_after is not None:
-                    headers["retry-after"] = str(max(1, round(exc.retry_after)))
-                response = Response(
-                    error_body(exc, request.scope[REQUEST_ID]), status, headers, media_type=JSON
-                )
+                status, headers, body = error_response(exc, request.scope[REQUEST_ID])
+                response = Response(body, status, dict(_text(headers)))
+            except ClientDisconnected:
+                return Response(status_code=499)  # the client hung up: nothing to count
             except Exception:
                 log.exception("%s %s failed", request.method, request.url.path)
-                response = Response(
-                    dumps(
-                        {
-                            "error": "The server failed to answer this request.",
-                            "code": "internal",
-                            "id": request.scope[REQUEST_ID],
-                        }
-                    ),
-                    500,
-                    media_type=JSON,
-                )
+                status, headers, body = internal_error(request.scope[REQUEST_ID])
+                response = Response(body, status, dict(_text(headers)))
             state: ServerState = request.app.state.shipyard
             if name in state.deployments:
                 elapsed = time.perf_counter() - started
@@ -394,124 +373,21 @@ class _Handlers:
 
         return Response(dumps(openapi_document(self.state)), media_type=JSON)
 
-    # ---- predictions
-
-    @_answer_errors("predict")
-    async def predict(self, request: Request) -> Response:
-        return await self._predict(request, oip=False)
-
-    @_answer_errors("infer")
-    async def infer(self, request: Request) -> Response:
-        return await self._predict(request, oip=True)
-
-    async def _predict(self, request: Request, *, oip: bool) -> Response:
-        received = time.perf_counter()
-        received_ms = int(time.time() * 1000)
-        deployment = self.state.deployment(request.path_params["name"])
-        header_length = _binary_header_length(request) if oip else None
-        _require_json(request, binary=header_length is not None)
-        body = await _read_body(request, self.limit)
-        if "version" in request.path_params:
-            variant, served = _pinned(deployment, request.path_params["version"])
-        else:
-            variant = deployment.pick(request.headers)
-            served = variant.serving()
-        model = served.model
-        strict = deployment.spec.strict
-        decoded: DecodedRequest = (
-            decode_infer(body, model.signature, strict=strict, header_length=header_length)
-            if oip
-            else decode_predict(body, model.signature, strict=strict)
-        )
-        if decoded.proba and not model.has_proba:
-            raise InvalidInput(
-                "This model gives no class probabilities.",
-                hint="Ask for 'predict' only; probabilities exist for classifiers.",
-            )
-        prepared = model.prepare(decoded.payload)
-        request_id: str = request.scope[REQUEST_ID]
-        rate = deployment.spec.log_sample_rate
-        pending = Pending(
-            prepared,
-            n_rows(prepared),
-            decoded.proba,
-            request_id,
-            received_ms,
-            received,
-            log=rate >= 1 or random.random() < rate,
-        )
-        future = served.batcher.submit(pending)
-        parsed = time.perf_counter()
-        outcome = await _within(future, deployment.spec.timeout_s)
-        serialize_start = time.perf_counter()
-        version = served.version
-        headers = {
-            "shipyard-model": version.name,
-            "shipyard-model-version": str(version.version),
-            "shipyard-variant": variant.label,
-        }
-        if oip:
-            content, json_length = encode_infer(
-                outcome.predictions,
-                outcome.probabilities,
-                model_name=deployment.name,
-                model_version=version.version,
-                request_id=decoded.request_id or request_id,
-                binary=decoded.binary_output,
-            )
-            if json_length is not None:
-                headers["inference-header-content-length"] = str(json_length)
-        else:
-            content = encode_predict(
-                outcome.predictions,
-                outcome.probabilities,
-                served.classes,
-                model_name=version.name,
-                model_version=version.version,
-                request_id=request_id,
-            )
-        self._copy_to_shadow(deployment, decoded, pending)
-        done = time.perf_counter()
-        headers["server-timing"] = _server_timing(
-            parsed - received, outcome, done - serialize_start, done - received
-        )
-        media = "application/octet-stream" if "inference-header-content-length" in headers else JSON
-        return Response(content, headers=headers, media_type=media)
-
-    def _copy_to_shadow(
-        self, deployment: Deployment, decoded: DecodedRequest, primary: Pending
-    ) -> None:
-        shadow = deployment.shadow
-        if shadow is None or shadow.current is None:
-            return
-        copy = Pending(
-            decoded.payload,
-            decoded.rows,
-            False,
-            primary.request_id,
-            primary.received_ms,
-            primary.received,
-            log=primary.log,
-        )
-        if not shadow.current.batcher.offer(copy):
-            deployment.shadow_dropped += 1
-
-    # ---- feedback
-
     @_answer_errors("feedback")
     async def feedback(self, request: Request) -> Response:
         deployment = self.state.deployment(request.path_params["name"])
-        _require_json(request, binary=False)
-        body = await _read_body(request, self.limit)
+        headers = dict(request.scope["headers"])
+        require_json(headers, binary=False)
+        body = await read_body(headers, request.receive, self.limit)
         records = _feedback_records(body)
-        log_ = self.state.inference_log
-        if log_ is None:
+        inference_log = self.state.inference_log
+        if inference_log is None:
             raise Unavailable(
                 "This server keeps no inference log, so it cannot record feedback.",
                 hint="Start it with inference_log = true in the [server] table.",
             )
         written = await asyncio.get_running_loop().run_in_executor(
-            None, log_.write_feedback, deployment.name, records
+            None, inference_log.write_feedback, deployment.name, records
         )
         return Response(dumps({"recorded": written}), media_type=JSON)
 
@@ -519,90 +395,17 @@ class _Handlers:
 def _primary(deployment: Deployment, request: Request) -> ServedModel:
     """The version metadata and readiness speak for: the pinned one, else the first variant."""
     if "version" in request.path_params:
-        return _pinned(deployment, request.path_params["version"])[1]
+        return pinned(deployment, request.path_params["version"])[1]
     return deployment.variants[0].serving()
 
 
-def _pinned(deployment: Deployment, wanted: str) -> tuple[Variant, ServedModel]:
-    """For OIP routes with /versions/{version}: the variant serving exactly that version."""
-    for variant in deployment.variants:
-        current = variant.current
-        if current is not None and str(current.version.version) == wanted:
-            return variant, current
-    serving = sorted({str(v.current.version.version) for v in deployment.variants if v.current})
-    raise NotFound(
-        f"Deployment {deployment.name!r} does not serve version {wanted!r}; it serves {serving}.",
-        hint="Leave the version out to let the deployment's traffic split choose.",
-    )
+def _text(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in headers]
 
 
 def _output_dtype(served: ServedModel) -> str:
     outputs = served.model.signature.outputs
     return getattr(outputs, "dtype", "object")
-
-
-def _require_json(request: Request, *, binary: bool) -> None:
-    """JSON routes take JSON; a missing type is allowed (non-browser clients such as
-    tritonclient send none), form and text types are refused so no HTML form can post here."""
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if not media or media == JSON or media.endswith("+json"):
-        return
-    if binary and media == "application/octet-stream":
-        return
-    raise UnsupportedMediaType(
-        f"Content-Type {media!r} is not accepted here.",
-        hint="Send the body as JSON with 'Content-Type: application/json'.",
-    )
-
-
-def _binary_header_length(request: Request) -> int | None:
-    value = request.headers.get("inference-header-content-length")
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise MalformedRequest("Inference-Header-Content-Length must be a number of bytes.")
-    return int(value)
-
-
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 once it passes ``limit`` bytes, whether or not it is chunked."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(
-        f"The request body is larger than {limit} bytes.",
-        hint="Send fewer rows per request, or raise max_body_bytes in the [server] table.",
-    )
-
-
-async def _within(future: asyncio.Future[Outcome], seconds: float) -> Outcome:
-    try:
-        async with asyncio.timeout(seconds):
-            return await future
-    except TimeoutError:
-        raise Unavailable(
-            f"The prediction took longer than the deployment's timeout of {seconds} s.",
-            hint="Retry, send fewer rows, or raise timeout_s for the deployment.",
-            retry_after=1,
-        ) from None
-
-
-def _server_timing(parse_s: float, outcome: Outcome, serialize_s: float, total_s: float) -> str:
-    return (
-        f"parse;dur={parse_s * 1000:.3f}, queue;dur={outcome.queue_s * 1000:.3f}, "
-        f"predict;dur={outcome.predict_s * 1000:.3f}, serialize;dur={serialize_s * 1000:.3f}, "
-        f'total;dur={total_s * 1000:.3f}, batch;desc="rows={outcome.batch_rows}"'
-    )
 
 
 def _feedback_records(body: bytes) -> list[Any]:

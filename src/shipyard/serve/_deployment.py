@@ -246,6 +246,7 @@ class Deployment:
         self._on_swap = on_swap
         self._want_proba = want_proba
         self._counter = 0
+        self._sticky = spec.sticky_header.encode() if spec.sticky_header else None
         self.swaps: deque[dict[str, Any]] = deque(maxlen=50)
         self.shadow_dropped = 0
         self._watcher: asyncio.Task[None] | None = None
@@ -257,15 +258,14 @@ class Deployment:
     def all_variants(self) -> list[Variant]:
         return [*self.variants, *([self.shadow] if self.shadow else [])]
 
-    def pick(self, headers: Mapping[str, str]) -> Variant:
+    def pick(self, headers: Mapping[bytes, bytes]) -> Variant:
         """The variant for one request: sticky by header value when configured, else a split
         that follows the weights closely even over a few hundred requests."""
         if len(self.variants) == 1:
             return self.variants[0]
-        sticky = self.spec.sticky_header
-        value = headers.get(sticky) if sticky else None
+        value = headers.get(self._sticky) if self._sticky else None
         if value:
-            digest = hashlib.blake2b(value.encode(), digest_size=8).digest()
+            digest = hashlib.blake2b(value, digest_size=8).digest()
             point = int.from_bytes(digest, "big") / 2**64
         else:
             self._counter += 1

@@ -1,5 +1,5 @@
-"""The server's front door, as one pure ASGI middleware: request ids, Host and Origin checks,
-bearer-token auth, and the access log.
+"""The server's front door, as one pure ASGI app: request ids, Host and Origin checks,
+bearer-token auth, the access log, and the dispatch of prediction requests to their raw route.
 
 Host checking stops DNS rebinding (a web page whose name resolves to 127.0.0.1 reaching a local
 server); the Origin check refuses cross-site browser requests, which could otherwise post to a
@@ -9,19 +9,20 @@ local model server from any page. Both answer 403 before the request reaches a r
 from __future__ import annotations
 
 import hmac
-import logging
+import os
 import re
+import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import IO, Any
 from urllib.parse import urlsplit
 
 import orjson
 
-from shipyard.core.errors import Forbidden, ShipyardError, Unauthorized
+from shipyard.core.errors import Forbidden, MalformedRequest, ShipyardError, Unauthorized
+from shipyard.serve._predict import PredictRoutes, error_response
 
-__all__ = ["REQUEST_ID", "Guard", "error_body"]
+__all__ = ["REQUEST_ID", "AccessLog", "Guard"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -32,81 +33,110 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 REQUEST_ID = "shipyard.request_id"
 OPEN_PATHS = frozenset({"/v2/health/live", "/v2/health/ready"})
 _REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-access_log = logging.getLogger("shipyard.serve.access")
 
 
-def error_body(exc: ShipyardError, request_id: str) -> bytes:
-    content: dict[str, Any] = {"error": exc.message, "code": exc.code, "id": request_id}
-    if exc.hint:
-        content["hint"] = exc.hint
-    return orjson.dumps(content)
+class AccessLog:
+    """One JSON object per request on stdout, buffered and flushed at most once a second:
+    a structured log that costs a request a few microseconds, not a logging call."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self._flushed = time.monotonic()
+
+    def write(self, entry: dict[str, Any]) -> None:
+        self.stream.write(orjson.dumps(entry).decode() + "\n")
+        now = time.monotonic()
+        if now - self._flushed > 1.0:
+            self.flush()
+            self._flushed = now
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 class Guard:
-    """Wraps the app: every HTTP request gets an id, is checked, timed and logged."""
+    """Wraps the app: every HTTP request gets an id, is checked, timed and logged; prediction
+    requests go straight to their raw route, everything else to ``app``."""
 
     def __init__(
         self,
         app: ASGIApp,
+        predict: PredictRoutes,
         *,
         allowed_hosts: frozenset[str],
         allowed_origins: frozenset[str],
         token: str | None,
-        log_access: bool,
+        access_log: AccessLog | None,
     ) -> None:
         self.app = app
+        self.predict = predict
         self.any_host = "*" in allowed_hosts
         self.allowed_hosts = allowed_hosts
         self.allowed_origins = frozenset(o.rstrip("/").lower() for o in allowed_origins)
         self.token = token.encode() if token else None
-        self.log_access = log_access
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = dict(scope["headers"])
+        raw_headers = scope["headers"]
+        headers = dict(raw_headers)
         given = headers.get(b"x-request-id", b"")
-        request_id = given.decode() if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        request_id = given.decode() if _REQUEST_ID.fullmatch(given) else os.urandom(16).hex()
         scope[REQUEST_ID] = request_id
         status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [
-                    *message.get("headers", ()),
-                    (b"x-request-id", request_id.encode()),
-                ]
-            await send(message)
-
         try:
-            self._check(scope, headers)
+            self._check(scope, headers, raw_headers)
         except ShipyardError as exc:
-            status = 401 if isinstance(exc, Unauthorized) else 403
-            extra = [(b"www-authenticate", b"Bearer")] if status == 401 else []
-            await _respond(send_with_id, status, error_body(exc, request_id), extra)
+            status, extra, body = error_response(exc, request_id)
+            if isinstance(exc, Unauthorized):
+                extra.append((b"www-authenticate", b"Bearer"))
+            await _respond(send, status, extra, body, request_id, started)
         else:
-            await self.app(scope, receive, send_with_id)
+            route = self.predict.match(scope)
+            if route is not None:
+                status = await self.predict(
+                    route, scope["method"], headers, receive, send, request_id
+                )
+            else:
+
+                async def send_with_id(message: Message) -> None:
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                        message["headers"] = [
+                            *message.get("headers", ()),
+                            (b"x-request-id", request_id.encode()),
+                            _total_timing(started),
+                        ]
+                    await send(message)
+
+                await self.app(scope, receive, send_with_id)
         finally:
-            if self.log_access and access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    orjson.dumps(
-                        {
-                            "ts": time.time(),
-                            "id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "status": status,
-                            "ms": round((time.perf_counter() - started) * 1000, 3),
-                            "client": (scope.get("client") or ("", 0))[0],
-                        }
-                    ).decode()
+            if self.access_log is not None:
+                self.access_log.write(
+                    {
+                        "ts": time.time(),
+                        "id": request_id,
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 3),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    }
                 )
 
-    def _check(self, scope: Scope, headers: dict[bytes, bytes]) -> None:
+    def _check(
+        self, scope: Scope, headers: dict[bytes, bytes], raw: list[tuple[bytes, bytes]]
+    ) -> None:
+        names = [name for name, _ in raw]
+        if names.count(b"host") > 1 or names.count(b"origin") > 1:
+            raise MalformedRequest(
+                "The request has more than one Host or Origin header.",
+                hint="Send each of them once.",
+            )
         host = headers.get(b"host", b"").decode("latin-1").lower()
         if not self.any_host and _hostname(host) not in self.allowed_hosts:
             raise Forbidden(
@@ -143,16 +173,23 @@ def _hostname(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-async def _respond(send: Send, status: int, body: bytes, extra: list[tuple[bytes, bytes]]) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *extra,
-            ],
-        }
-    )
+def _total_timing(started: float) -> tuple[bytes, bytes]:
+    return b"server-timing", f"total;dur={(time.perf_counter() - started) * 1000:.3f}".encode()
+
+
+async def _respond(
+    send: Send,
+    status: int,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    request_id: str,
+    started: float,
+) -> None:
+    headers = [
+        *headers,
+        (b"content-length", str(len(body)).encode()),
+        (b"x-request-id", request_id.encode()),
+        _total_timing(started),
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

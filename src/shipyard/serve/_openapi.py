@@ -10,6 +10,7 @@ import numpy as np
 from shipyard import __version__
 from shipyard.models._package import forbids_missing
 from shipyard.models._signature import ColumnSpec, TensorSpec
+from shipyard.serve._protocol import DATATYPES
 
 if TYPE_CHECKING:
     from shipyard.serve._app import ServerState
@@ -50,9 +51,13 @@ def openapi_document(state: ServerState) -> dict[str, Any]:
                     "type": "object",
                     "required": ["name", "shape", "datatype", "data"],
                     "properties": {
-                        "name": {"type": "string"},
-                        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                        "datatype": {"type": "string"},
+                        "name": {"type": "string", "minLength": 1},
+                        "shape": {
+                            "type": "array",
+                            "items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                            "maxItems": 8,
+                        },
+                        "datatype": {"enum": list(DATATYPES)},
                         "data": {"type": "array"},
                     },
                 },

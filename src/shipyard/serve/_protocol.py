@@ -20,6 +20,7 @@ from shipyard.core.errors import InvalidInput, MalformedRequest
 from shipyard.models._signature import Array, ColumnSpec, Signature, TensorSpec
 
 __all__ = [
+    "DATATYPES",
     "DecodedRequest",
     "decode_infer",
     "decode_predict",
@@ -48,7 +49,9 @@ _NUMPY = {
 _DATATYPE = {dtype.name: name for name, dtype in _NUMPY.items()}
 DATATYPES = (*_NUMPY, "BYTES")
 _MAX_DIMS = 8
+_MAX_DIM = 2**31 - 1
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_KINDS = {"U": "text", "S": "bytes", "O": "mixed or null", "b": "boolean", "f": "float"}
 _ORJSON_NATIVE = frozenset(
     [
         "bool",
@@ -215,6 +218,12 @@ def decode_infer(
             )
         body, binary = body[:header_length], body[header_length:]
     document = _json_object(body)
+    unknown = sorted(set(document) - {"id", "inputs", "outputs", "parameters"})
+    if strict and unknown:
+        raise InvalidInput(
+            f"Unknown field(s) {unknown} in the inference request.",
+            hint='Send only "id", "inputs", "outputs" and "parameters".',
+        )
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise MalformedRequest('"id" must be a string.')
@@ -291,9 +300,13 @@ def _tensor(item: Any, position: int, binary: bytes, offset: int) -> tuple[str, 
     if (
         not isinstance(shape, list)
         or len(shape) > _MAX_DIMS
-        or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
+        or not all(
+            isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= _MAX_DIM for d in shape
+        )
     ):
-        raise MalformedRequest(f"{where} needs a shape: a list of non-negative integers.")
+        raise MalformedRequest(
+            f"{where} needs a shape: a list of at most {_MAX_DIMS} integers from 0 to {_MAX_DIM}."
+        )
     if datatype not in DATATYPES:
         raise MalformedRequest(
             f"{where} has datatype {datatype!r}; expected one of {list(DATATYPES)}."
@@ -343,15 +356,27 @@ def _cast(array: Array, dtype: np.dtype[Any], where: str) -> Array:
     ok = (kind in "biu" and dtype.kind in "biuf") or (kind == "f" and dtype.kind == "f")
     if array.size and not ok:
         raise InvalidInput(
-            f"{where} declares {_DATATYPE[dtype.name]} but holds {array.dtype.kind!r}-kind "
-            f"values such as {array.reshape(-1)[0]!r}.",
+            f"{where} declares {_DATATYPE[dtype.name]} but holds {_KINDS.get(kind, 'other')} "
+            f"values such as {_plain(array.reshape(-1)[0])!r}.",
             hint="Send numbers for numeric datatypes (null and NaN are not JSON numbers).",
         )
     if dtype.kind in "iu" and array.size and kind in "iu":
         info = np.iinfo(dtype)
         if array.min() < info.min or array.max() > info.max:
             raise InvalidInput(f"{where} has values outside the range of {dtype.name}.")
-    return array.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):
+        cast = array.astype(dtype, copy=False)
+    if dtype.kind == "f" and array.size and not np.isfinite(cast).all():
+        raise InvalidInput(
+            f"{where} has values outside the range of {dtype.name}.",
+            hint="Send smaller numbers, or declare a wider float datatype (FP64).",
+        )
+    return cast
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the plain Python value the caller sent (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _from_binary(data: bytes, datatype: str, count: int, where: str) -> Array:
