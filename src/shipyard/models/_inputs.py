@@ -9,7 +9,8 @@ and which value is wrong. Every mistake in a payload raises :class:`InvalidInput
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -88,6 +89,12 @@ class InputPreparer:
     @cached_property
     def _names(self) -> list[str]:
         return [c.name for c in self._columns]
+
+    @cached_property
+    def _pick(self) -> Callable[[Mapping[str, Any]], Any]:
+        """A record's values in signature order, as a tuple (itemgetter always gives one)."""
+        getter = operator.itemgetter(*self._names)
+        return getter if len(self._names) > 1 else lambda record: (getter(record),)
 
     @cached_property
     def _index(self) -> pd.Index:
@@ -194,16 +201,19 @@ class InputPreparer:
                     return None
             elif isinstance(data, Mapping):
                 matrix = np.array([data[name] for name in self._names])
+                if matrix.ndim == 1:  # one row of scalars
+                    matrix = matrix[None, :]
+                elif matrix.ndim == 2:  # columns of values
+                    matrix = matrix.T
             elif isinstance(data, list) and data and isinstance(data[0], Mapping):
-                matrix = np.array([[row[name] for row in data] for name in self._names])
+                # One C call per record picks its values in signature order.
+                matrix = np.array(list(map(self._pick, data)))
             else:
                 return None
         except (KeyError, TypeError, ValueError):
             return None
-        if matrix.dtype.kind not in "biuf" or matrix.ndim not in (1, 2):
+        if matrix.dtype.kind not in "biuf" or matrix.ndim != 2:
             return None
-        if not isinstance(data, pd.DataFrame):
-            matrix = matrix[None, :] if matrix.ndim == 1 else matrix.T
         for name, positions in self._int_groups.items():
             if _unfit(matrix[:, positions], np.dtype(name)).any():
                 return None  # the checking path names the column and the value

@@ -10,6 +10,7 @@ is timed into the ``Server-Timing`` header.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -41,8 +42,6 @@ from shipyard.serve._protocol import (
 )
 
 if TYPE_CHECKING:
-    import asyncio
-
     from shipyard.serve._app import ServerState
     from shipyard.serve._deployment import Deployment, ServedModel, Variant
 
@@ -347,17 +346,27 @@ def _too_large(limit: int) -> PayloadTooLarge:
 
 
 async def _within(future: asyncio.Future[Outcome], seconds: float) -> Outcome:
-    import asyncio
+    """The batch's answer, or Unavailable after ``seconds`` (the queued request is dropped)."""
+    expired = False
 
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        future.cancel()
+
+    timer = asyncio.get_running_loop().call_later(seconds, expire)
     try:
-        async with asyncio.timeout(seconds):
-            return await future
-    except TimeoutError:
+        return await future
+    except asyncio.CancelledError:
+        if not expired:
+            raise  # the request itself was cancelled (the server is stopping)
         raise Unavailable(
             f"The prediction took longer than the deployment's timeout of {seconds} s.",
             hint="Retry, send fewer rows, or raise timeout_s for the deployment.",
             retry_after=1,
         ) from None
+    finally:
+        timer.cancel()
 
 
 def _server_timing(parse_s: float, outcome: Outcome, serialize_s: float, total_s: float) -> str:

@@ -53,7 +53,8 @@ _MAX_DIM = 2**31 - 1
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 _KINDS = {"U": "text", "S": "bytes", "O": "mixed or null", "b": "boolean", "f": "float"}
 _ORJSON_NATIVE = frozenset(
-    [
+    np.dtype(name)
+    for name in (
         "bool",
         "int8",
         "int16",
@@ -65,7 +66,7 @@ _ORJSON_NATIVE = frozenset(
         "uint64",
         "float32",
         "float64",
-    ]
+    )
 )
 
 
@@ -514,7 +515,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
 
 def _jsonable(array: Array) -> Any:
     """orjson writes numeric arrays natively; others (strings, objects) go through tolist()."""
-    if array.dtype.name in _ORJSON_NATIVE:
+    if array.dtype in _ORJSON_NATIVE:
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             values = array.astype(object)
             values[~np.isfinite(array)] = None

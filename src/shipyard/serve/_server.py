@@ -60,6 +60,7 @@ def run_server(config: ServeConfig) -> None:
         "lifespan": "on",
         "access_log": False,  # Shipyard writes its own structured access log
         "server_header": False,
+        "proxy_headers": False,  # X-Forwarded-* are not trusted: a proxy may not be there
         "timeout_graceful_shutdown": int(server.drain_seconds),
         "log_config": None,
     }
