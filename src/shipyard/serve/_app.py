@@ -64,9 +64,8 @@ JSON = "application/json"
 class ServerState:
     """Everything one server process holds: deployments, metrics and the inference log."""
 
-    def __init__(self, config: ServeConfig, *, workspace: str | None = None) -> None:
+    def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.workspace = workspace
         self.metrics = ServerMetrics()
         self.loader = ThreadPoolExecutor(max_workers=2, thread_name_prefix="shipyard-loader")
         self.inference_log: Any = None
