@@ -32,6 +32,7 @@ bench: $(DEPS)
 	$(PY) benchmarks/tracking.py
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/pipelines.py
+	$(PY) benchmarks/serving.py
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check src tests benchmarks examples
