@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 
 import shipyard as sy
 from shipyard.core.errors import InvalidInput, NotFound
-from shipyard.serve import _batch
+from shipyard.serve import _batch_io
 from shipyard.serve._batch import predict_file
 from shipyard.tracking import close_workspaces
 
@@ -118,7 +118,7 @@ def test_csv_in_small_chunks_equals_one_chunk_and_keeps_probabilities(
     frame.to_csv(source, index=False)
     # Blocks of 4 KiB: the reader's type inference sees only whole numbers in "mean radius"
     # at first, and each chunk spans several blocks.
-    monkeypatch.setattr(_batch, "_CSV_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(_batch_io, "_CSV_BLOCK_BYTES", 4096)
 
     small = predict_file(
         CLASSIFIER,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.core.errors import InvalidInput
 
 if TYPE_CHECKING:
-    from shipyard.serve._batch import PinnedModel
+    from shipyard.serve._pinned_model import PinnedModel
 
 __all__ = ["predict_udf"]
 
@@ -44,7 +44,7 @@ def predict_udf(
     import pandas as pd
     from pyspark.sql.pandas.functions import pandas_udf
 
-    from shipyard.serve._batch import pin_model
+    from shipyard.serve._pinned_model import pin_model
 
     model = pin_model(uri, backend)
     _warn_if_unreachable(spark, model.environment)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
         ServerSettings,
         load_deployment_file,
     )
-    from shipyard.serve._inference_log import read_feedback, read_inference_log
+    from shipyard.serve._log_readers import read_feedback, read_inference_log
     from shipyard.serve._server import run_server, single_model
 
 __all__ = [
@@ -45,7 +45,7 @@ _HOMES = {
         "ServerSettings",
         "load_deployment_file",
     ),
-    "shipyard.serve._inference_log": ("read_feedback", "read_inference_log"),
+    "shipyard.serve._log_readers": ("read_feedback", "read_inference_log"),
     "shipyard.serve._server": ("run_server", "single_model"),
 }
 _WHERE = {name: module for module, names in _HOMES.items() for name in names}
