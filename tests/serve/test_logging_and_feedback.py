@@ -83,6 +83,7 @@ def test_bad_feedback_is_refused_with_the_reason(serve_app: ServeApp) -> None:
         (b'{"label": 1}', 422, "request_id"),
         (b'{"request_id": "abc"}', 422, "label"),
         (b'{"request_id": "abc", "label": 1, "row": -1}', 422, "row"),
+        (b'{"request_id": "abc", "label": 1, "row": 6294570852356}', 422, "row"),
         (b'{"feedback": []}', 400, "non-empty list"),
     ]
     for body, status, fragment in cases:

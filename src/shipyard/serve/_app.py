@@ -412,6 +412,7 @@ def _feedback_records(body: bytes) -> list[Any]:
     import orjson
 
     from shipyard.serve._inference_log import Feedback
+    from shipyard.serve._log_tables import MAX_ROW
 
     try:
         document = orjson.loads(body)
@@ -433,7 +434,9 @@ def _feedback_records(body: bytes) -> list[Any]:
             raise InvalidInput(f"{where} needs a request_id: the id a prediction returned.")
         if "label" not in item or isinstance(item["label"], dict):
             raise InvalidInput(f"{where} needs a label: the true value (number, string, bool).")
-        if row is not None and (not isinstance(row, int) or isinstance(row, bool) or row < 0):
-            raise InvalidInput(f"{where}: row must be a non-negative integer.")
+        if row is not None and (
+            not isinstance(row, int) or isinstance(row, bool) or not 0 <= row <= MAX_ROW
+        ):
+            raise InvalidInput(f"{where}: row must be an integer from 0 to {MAX_ROW}.")
         records.append(Feedback(request_id=request_id, label=item["label"], row=row))
     return records

@@ -37,6 +37,7 @@ __all__ = [
     "utc_date",
 ]
 
+MAX_ROW = 2**31 - 1  # rows are int32 in the parts
 TS = pa.timestamp("ms", tz="UTC")
 DAY_MS = 86_400_000
 #: What Arrow raises for values it cannot convert or types it cannot merge.
@@ -318,10 +319,13 @@ def feedback_tables(records: Sequence[Feedback]) -> list[tuple[date, pa.Table]]:
                 hint="Use the request id the prediction's response carried.",
             )
         if record.row is not None and (
-            not isinstance(record.row, int) or isinstance(record.row, bool) or record.row < 0
+            not isinstance(record.row, int)
+            or isinstance(record.row, bool)
+            or not 0 <= record.row <= MAX_ROW
         ):
             raise InvalidInput(
-                f"{where} has row {record.row!r}: it must be an index >= 0 or omitted.",
+                f"{where} has row {record.row!r}: it must be an index from 0 to {MAX_ROW}, "
+                "or omitted.",
                 hint="Omit row when the label applies to every row of the request.",
             )
         if record.received_ms is not None and (

@@ -120,7 +120,7 @@ def _deployment_paths(deployment: Deployment) -> dict[str, Any]:
         "properties": {
             "request_id": {"type": "string"},
             "label": {"oneOf": [{"type": "number"}, {"type": "string"}, {"type": "boolean"}]},
-            "row": {"type": "integer", "minimum": 0},
+            "row": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
         },
     }
     return {
