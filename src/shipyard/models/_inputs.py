@@ -152,9 +152,9 @@ class InputPreparer:
             values, names = prepared.reshape(len(prepared), -1), self._names
         else:
             return
-        missing = ~np.isfinite(values)
-        if not missing.any():
+        if np.isfinite(values).all():  # the common case, in one pass
             return
+        missing = ~np.isfinite(values)
         row, position = (int(i) for i in np.argwhere(missing)[0])
         where = f"column {names[position]!r}" if names else f"input value {position}"
         raise InvalidInput(

@@ -44,7 +44,7 @@ class AccessLog:
         self._flushed = time.monotonic()
 
     def write(self, entry: dict[str, Any]) -> None:
-        self.stream.write(orjson.dumps(entry).decode() + "\n")
+        self.stream.write(orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE).decode())
         now = time.monotonic()
         if now - self._flushed > 1.0:
             self.flush()
