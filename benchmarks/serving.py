@@ -55,6 +55,7 @@ from tracking import (
     BenchmarkError,
     console,
     ensure_mlflow_peer,
+    fresh_peer_venv,
     git_revision,
     peer_has_torch,
     pip_install,
@@ -187,13 +188,8 @@ def ensure_bentoml_peer() -> tuple[Path, str]:
         version = json.loads(BENTOML_STAMP.read_text())["bentoml_version"]
         print(f"BentoML peer: reusing {shown(BENTOML_PEER_DIR)} (bentoml {version})")
         return python, version
-    if BENTOML_PEER_DIR.exists():  # left half-made by an interrupted install
-        shutil.rmtree(BENTOML_PEER_DIR)
     started = time.perf_counter()
-    print(f"BentoML peer: creating {shown(BENTOML_PEER_DIR)} (first run only)", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(BENTOML_PEER_DIR)], check=True)
-    constraints = BENTOML_PEER_DIR / "no-torch-constraints.txt"
-    constraints.write_text(NO_TORCH_CONSTRAINT)
+    python, constraints = fresh_peer_venv(BENTOML_PEER_DIR, "BentoML")
     if not install_pinned_or_not(python, [BENTOML_REQUIREMENT], constraints):
         raise BenchmarkError("Could not install BentoML into its peer virtualenv.")
     if peer_has_torch(python):

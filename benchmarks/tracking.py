@@ -109,13 +109,8 @@ def ensure_mlflow_peer() -> tuple[Path, str]:
         version = json.loads(STAMP_FILE.read_text())["mlflow_version"]
         print(f"MLflow peer: reusing {shown(PEER_DIR)} (mlflow {version})")
         return python, version
-    if PEER_DIR.exists():  # left half-made by an interrupted install
-        shutil.rmtree(PEER_DIR)
     started = time.perf_counter()
-    print(f"MLflow peer: creating {shown(PEER_DIR)} (first run only)", flush=True)
-    subprocess.run([sys.executable, "-m", "venv", str(PEER_DIR)], check=True)
-    constraints = PEER_DIR / "no-torch-constraints.txt"
-    constraints.write_text(NO_TORCH_CONSTRAINT)
+    python, constraints = fresh_peer_venv(PEER_DIR, "MLflow")
     requirements: Sequence[str] = MLFLOW_REQUIREMENTS
     if not pip_install(python, requirements, constraints):
         print("MLflow peer: full mlflow failed to install; trying mlflow-skinny instead")
@@ -133,6 +128,18 @@ def ensure_mlflow_peer() -> tuple[Path, str]:
     )
     print(f"MLflow peer: mlflow {version} installed in {seconds:.0f} s")
     return python, version
+
+
+def fresh_peer_venv(directory: Path, label: str) -> tuple[Path, Path]:
+    """A new, empty peer venv (one left half-made by an interrupted install is removed first):
+    its python, and a constraints file that keeps torch out of it."""
+    if directory.exists():
+        shutil.rmtree(directory)
+    print(f"{label} peer: creating {shown(directory)} (first run only)", flush=True)
+    subprocess.run([sys.executable, "-m", "venv", str(directory)], check=True)
+    constraints = directory / "no-torch-constraints.txt"
+    constraints.write_text(NO_TORCH_CONSTRAINT)
+    return directory / "bin" / "python", constraints
 
 
 def pip_install(python: Path, requirements: Sequence[str], constraints: Path) -> bool:
