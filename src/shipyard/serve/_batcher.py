@@ -7,6 +7,10 @@ most ``max_wait_ms``. The batch runs on the model's own thread, off the event lo
 arrive meanwhile form the next batch. Under light load a request waits for nobody; under heavy
 load batches grow by themselves. The queue is bounded: a full queue refuses new requests with
 :class:`Unavailable` (HTTP 503 with Retry-After) instead of growing without bound.
+
+Requests that wait longer than ``timeout_s``, queued or in a running batch, are answered with
+:class:`Unavailable` by one sweeper per batcher rather than a timer per request: timers would
+cost every request more than the rest of its queueing.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class MicroBatcher:
         want_proba: bool = False,
         on_batch: Callable[[Batch], None] | None = None,
         prepare_in_worker: bool = False,
+        timeout_s: float | None = None,
         name: str = "model",
     ) -> None:
         self.model = model
@@ -99,8 +104,10 @@ class MicroBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"predict-{name}")
         self._wake = asyncio.Event()
         self._worker: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._closing = False
-        self._busy = False
+        self.timeout_s = timeout_s
+        self._running: list[Pending] = []  # the batch being predicted now
 
     @property
     def depth(self) -> int:
@@ -108,8 +115,11 @@ class MicroBatcher:
         return len(self._queue)
 
     def start(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work())
+            self._worker = loop.create_task(self._work())
+        if self._sweeper is None and self.timeout_s is not None:
+            self._sweeper = loop.create_task(self._sweep(self.timeout_s))
 
     def submit(self, item: Pending) -> asyncio.Future[Outcome]:
         """Queue ``item``; its future resolves to an Outcome (or the model's error)."""
@@ -145,7 +155,20 @@ class MicroBatcher:
         self._wake.set()
         if self._worker is not None:
             await self._worker
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         self._executor.shutdown(wait=False)
+
+    async def _sweep(self, timeout_s: float) -> None:
+        """Answer requests older than ``timeout_s`` with Unavailable, a few times per timeout."""
+        interval = min(max(timeout_s / 4, 0.002), 0.25)
+        while True:
+            await asyncio.sleep(interval)
+            oldest = time.perf_counter() - timeout_s
+            for item in (*self._running, *self._queue):
+                if item.received < oldest:
+                    _settle(item, error=_timed_out(timeout_s))
 
     async def _work(self) -> None:
         loop = asyncio.get_running_loop()
@@ -180,6 +203,7 @@ class MicroBatcher:
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[Pending]) -> None:
         """Predict ``batch`` and answer each request; the worker survives anything here."""
         started = time.perf_counter()
+        self._running = batch
         try:
             try:
                 result = await loop.run_in_executor(self._executor, self._predict, batch)
@@ -190,16 +214,17 @@ class MicroBatcher:
             for item in batch:
                 _settle(item, error=exc)
             return
+        finally:
+            self._running = []
         for item, outcome in zip(batch, result.outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 _settle(item, error=outcome)
                 continue
             predictions, probabilities = outcome
             queue_s = started - item.enqueued
-            _settle(
-                item,
-                outcome=Outcome(predictions, probabilities, queue_s, result.predict_s, result.rows),
-            )
+            answer = Outcome(predictions, probabilities, queue_s, result.predict_s, result.rows)
+            if not _settle(item, outcome=answer) and item.future is not None:
+                item.log = False  # timed out meanwhile: the caller never got this prediction
         if self.on_batch is None:
             return
         succeeded = [i for i, o in zip(batch, result.outcomes, strict=True) if not _failed(o)]
@@ -295,14 +320,24 @@ def _failed(outcome: Any) -> bool:
 
 def _settle(
     item: Pending, *, outcome: Outcome | None = None, error: BaseException | None = None
-) -> None:
+) -> bool:
+    """Answer ``item``; False when it was answered already (timed out) or cancelled."""
     future = item.future
     if future is None or future.done():
-        return
+        return False
     if error is not None:
         future.set_exception(error)
     else:
         future.set_result(outcome)  # type: ignore[arg-type]
+    return True
+
+
+def _timed_out(timeout_s: float) -> Unavailable:
+    return Unavailable(
+        f"The prediction took longer than the deployment's timeout of {timeout_s} s.",
+        hint="Retry, send fewer rows, or raise timeout_s for the deployment.",
+        retry_after=1,
+    )
 
 
 def _as_input_error(exc: BaseException) -> BaseException:

@@ -294,6 +294,7 @@ class Deployment:
             want_proba=self._want_proba,
             on_batch=on_batch,
             prepare_in_worker=shadow,
+            timeout_s=None if shadow else spec.timeout_s,
             name=f"{self.name}-{variant.label}-v{version.version}",
         )
         classes = model.metadata.get("flavor_meta", {}).get("classes")

@@ -10,7 +10,6 @@ is timed into the ``Server-Timing`` header.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
 import time
@@ -199,7 +198,7 @@ class PredictRoutes:
         )
         future = served.batcher.submit(pending)
         parsed = time.perf_counter()
-        outcome = await _within(future, deployment.spec.timeout_s)
+        outcome = await future  # the batcher answers Unavailable after the deployment's timeout
         serialize_start = time.perf_counter()
         served_version = served.version
         binary = False
@@ -343,30 +342,6 @@ def _too_large(limit: int) -> PayloadTooLarge:
         f"The request body is larger than {limit} bytes.",
         hint="Send fewer rows per request, or raise max_body_bytes in the [server] table.",
     )
-
-
-async def _within(future: asyncio.Future[Outcome], seconds: float) -> Outcome:
-    """The batch's answer, or Unavailable after ``seconds`` (the queued request is dropped)."""
-    expired = False
-
-    def expire() -> None:
-        nonlocal expired
-        expired = True
-        future.cancel()
-
-    timer = asyncio.get_running_loop().call_later(seconds, expire)
-    try:
-        return await future
-    except asyncio.CancelledError:
-        if not expired:
-            raise  # the request itself was cancelled (the server is stopping)
-        raise Unavailable(
-            f"The prediction took longer than the deployment's timeout of {seconds} s.",
-            hint="Retry, send fewer rows, or raise timeout_s for the deployment.",
-            retry_after=1,
-        ) from None
-    finally:
-        timer.cancel()
 
 
 def _server_timing(parse_s: float, outcome: Outcome, serialize_s: float, total_s: float) -> str:
