@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -165,3 +166,49 @@ def test_shadow_gets_a_copy_whose_outputs_are_logged_not_returned(
     shadow = shadow.sort_values(["request_id", "row"]).set_index(["request_id", "row"])
     order = [(request_id, row) for request_id in ids for row in range(4)]
     assert shadow.loc[order, "prediction"].tolist() == models.expected[2][:20].tolist()
+
+
+def test_a_version_that_fails_to_load_leaves_the_old_one_serving(
+    serve_app: ServeApp, models: Models
+) -> None:
+    import httpx
+    from sklearn.tree import DecisionTreeClassifier
+
+    import shipyard as sy
+    from shipyard.tracking import tracking_service
+
+    features, labels = models.features, models.labels
+    refs = []
+    for depth in (1, 3):
+        with sy.start_run(experiment="serve-tests") as run:
+            model = DecisionTreeClassifier(max_depth=depth, random_state=0).fit(features, labels)
+            refs.append(run.log_model(model, "model", input_example=features[:3]))
+    good = sy.register_model(refs[0], "fragile")
+    broken = sy.register_model(refs[1], "fragile")
+    sy.set_alias("fragile", "champion", good.version)
+    service = tracking_service()
+    for record in service.list_artifacts(refs[1].run_id):  # damage v2's model files on disk
+        if record.name.startswith("model/") and not record.name.endswith(".json"):
+            path = Path(service.store.blobs.blob_path(record.digest))
+            path.chmod(0o644)
+            path.write_bytes(path.read_bytes()[:-8] + b"tampered")
+    server = serve_app(
+        {"deployments": [deployment("fragile", "models:/fragile@champion", poll_seconds=0.1)]}
+    )
+    url = f"{server.url}/v1/models/fragile:predict"
+    body = {"instances": features[:2].to_dict(orient="records")}
+    assert httpx.post(url, json=body).headers["shipyard-model-version"] == str(good.version)
+    sy.set_alias("fragile", "champion", broken.version)
+
+    def load_failed() -> bool:
+        status = httpx.get(f"{server.url}/v1/deployments").json()["deployments"][0]
+        return status["variants"][0]["last_error"] is not None
+
+    _wait_for(load_failed)
+    status = httpx.get(f"{server.url}/v1/deployments").json()["deployments"][0]
+    assert "ArtifactCorrupted" in status["variants"][0]["last_error"]
+    assert status["variants"][0]["version"] == good.version and status["ready"]
+    answers = [httpx.post(url, json=body) for _ in range(20)]
+    assert {(a.status_code, a.headers["shipyard-model-version"]) for a in answers} == {
+        (200, str(good.version))
+    }
