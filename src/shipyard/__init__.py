@@ -218,6 +218,7 @@ _SUBPACKAGES = {
     "evaluation",
     "integrations",
     "models",
+    "monitor",
     "pipelines",
     "registry",
     "serve",
