@@ -671,7 +671,16 @@ def test_a_non_ascii_digit_binary_header_length_is_a_400(server: str) -> None:
     assert_error(response, 400, "Inference-Header-Content-Length must be a number")
 
 
-@pytest.mark.parametrize("shape", [[0, 2**62], [0, 2**64 - 1], [2**63, 0]])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        [0, 2**62],
+        [0, 2**64 - 1],
+        [2**63, 0],
+        # every dimension allowed alone, but together past any array (found by the OIP fuzz)
+        [0, 16777216, 38707, 1096394948, 458, 373, 135476801, 5636],
+    ],
+)
 def test_an_empty_tensor_with_a_huge_dimension_is_a_4xx(
     server: str, shape: list[int], subtests: Any
 ) -> None:

@@ -41,6 +41,7 @@ from shipyard.serve._protocol import (
 )
 
 if TYPE_CHECKING:
+    from shipyard.models._package import LoadedModel
     from shipyard.serve._app import ServerState
     from shipyard.serve._deployment import Deployment, ServedModel, Variant
 
@@ -173,19 +174,9 @@ class PredictRoutes:
         else:
             variant = deployment.pick(headers)
             served = variant.serving()
-        model = served.model
-        strict = deployment.spec.strict
-        decoded: DecodedRequest = (
-            decode_infer(body, model.signature, strict=strict, header_length=header_length)
-            if oip
-            else decode_predict(body, model.signature, strict=strict)
+        decoded, prepared = _decode_and_prepare(
+            served.model, body, oip=oip, strict=deployment.spec.strict, header_length=header_length
         )
-        if decoded.proba and not model.has_proba:
-            raise InvalidInput(
-                "This model gives no class probabilities.",
-                hint="Ask for 'predict' only; probabilities exist for classifiers.",
-            )
-        prepared = model.prepare(decoded.payload)
         rate = deployment.spec.log_sample_rate
         pending = Pending(
             prepared,
@@ -251,6 +242,33 @@ def _method_not_allowed(method: str, kind: str, request_id: str) -> Answer:
     }
     headers = [(b"content-type", JSON), (b"allow", b"POST"), (b"x-request-id", request_id.encode())]
     return 405, headers, orjson.dumps(content)
+
+
+def _decode_and_prepare(
+    model: LoadedModel, body: bytes, *, oip: bool, strict: bool, header_length: int | None
+) -> tuple[DecodedRequest, Any]:
+    """The request as the model's prepared input. Everything here reads the caller's bytes, so
+    any conversion error that slips past the checks (numpy has many) is the input's fault: 422,
+    never 500."""
+    try:
+        decoded = (
+            decode_infer(body, model.signature, strict=strict, header_length=header_length)
+            if oip
+            else decode_predict(body, model.signature, strict=strict)
+        )
+        if decoded.proba and not model.has_proba:
+            raise InvalidInput(
+                "This model gives no class probabilities.",
+                hint="Ask for 'predict' only; probabilities exist for classifiers.",
+            )
+        return decoded, model.prepare(decoded.payload)
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError, OverflowError, MemoryError) as exc:
+        raise InvalidInput(
+            f"The input could not be read: {type(exc).__name__}: {exc}",
+            hint="Check the request against GET /openapi.json or the model's metadata.",
+        ) from None
 
 
 def _copy_to_shadow(deployment: Deployment, decoded: DecodedRequest, primary: Pending) -> None:

@@ -322,7 +322,13 @@ def _tensor(item: Any, position: int, binary: bytes, offset: int) -> tuple[str, 
         offset += size
     else:
         array = _from_json(item.get("data"), datatype, count, where)
-    return name, array.reshape(shape), offset
+    try:
+        return name, array.reshape(shape), offset
+    except ValueError:  # a 0 somewhere, but the other dimensions multiply past any array
+        raise InvalidInput(
+            f"{where} has shape {shape}, which no array can have.",
+            hint="Send the tensor's real shape, batch dimension first.",
+        ) from None
 
 
 def _from_json(data: Any, datatype: str, count: int, where: str) -> Array:
