@@ -6,10 +6,17 @@ import argparse
 import os
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["RESULTS_FILE", "one_line", "parse_args", "this_command", "write_section"]
+__all__ = [
+    "RESULTS_FILE",
+    "one_line",
+    "parse_args",
+    "this_command",
+    "with_machine_and_notes",
+    "write_section",
+]
 
 RESULTS_FILE = Path(__file__).resolve().parent / "RESULTS.md"
 ROOT = RESULTS_FILE.parent.parent
@@ -27,6 +34,16 @@ def one_line(text: str) -> str:
     """A crash's traceback as one markdown list item: the first line and the error itself."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
+
+
+def with_machine_and_notes(
+    parts: list[str], facts: Mapping[str, object], notes: Sequence[str]
+) -> str:
+    """A section's markdown: ``parts``, then the machine it ran on and any notes, one a line."""
+    parts = [*parts, "", "## Machine", "", *(f"- {key}: {value}" for key, value in facts.items())]
+    if notes:
+        parts += ["", "## Notes", "", *(f"- {one_line(note)}" for note in notes)]
+    return "\n".join(parts) + "\n"
 
 
 def this_command(script: Path) -> str:

@@ -40,7 +40,13 @@ from pathlib import Path
 from typing import Any
 
 from _pipelines_workers import PIPELINE, RESULT_PREFIX, write_flows
-from _results import RESULTS_FILE, one_line, parse_args, this_command, write_section
+from _results import (
+    RESULTS_FILE,
+    parse_args,
+    this_command,
+    with_machine_and_notes,
+    write_section,
+)
 from rich.table import Table
 
 from tracking import (
@@ -551,14 +557,8 @@ def section_markdown(
         "Shipyard's `.run()` figure excludes interpreter start and imports, Metaflow's and the "
         "whole-command figures include them. Each answer is checked (the chain's result, and "
         "how many steps came from the cache). See README.md for the method.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {key}: {value}" for key, value in facts.items()),
     ]
-    if notes:
-        parts += ["", "## Notes", "", *(f"- {one_line(note)}" for note in notes)]
-    return "\n".join(parts) + "\n"
+    return with_machine_and_notes(parts, facts, notes)
 
 
 # -- main ------------------------------------------------------------------------------------

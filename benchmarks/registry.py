@@ -35,7 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from _registry_workers import Config
-from _results import RESULTS_FILE, one_line, parse_args, this_command, write_section
+from _results import (
+    RESULTS_FILE,
+    parse_args,
+    this_command,
+    with_machine_and_notes,
+    write_section,
+)
 from rich.table import Table
 
 from tracking import (
@@ -428,14 +434,8 @@ def section_markdown(
         "and opened in a fresh process. MLflow's pyfunc takes a DataFrame, so its one-row "
         "DataFrame figure is compared with both Shipyard inputs. "
         "See README.md for the method.",
-        "",
-        "## Machine",
-        "",
-        *(f"- {key}: {value}" for key, value in facts.items()),
     ]
-    if notes:
-        parts += ["", "## Notes", "", *(f"- {one_line(note)}" for note in notes)]
-    return "\n".join(parts) + "\n"
+    return with_machine_and_notes(parts, facts, notes)
 
 
 def add_notes(results: Results) -> None:

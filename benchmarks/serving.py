@@ -47,7 +47,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS_FILE, one_line, this_command, write_section
+from _results import RESULTS_FILE, one_line, this_command, with_machine_and_notes, write_section
 from rich.table import Table
 
 from tracking import (
@@ -57,6 +57,7 @@ from tracking import (
     ensure_mlflow_peer,
     fresh_peer_venv,
     git_revision,
+    json_answer,
     peer_has_torch,
     pip_install,
     proc_field,
@@ -229,28 +230,9 @@ def run_worker(
     python: Path, task: str, tool: str, workspace: Path, config: dict[str, Any]
 ) -> dict[str, Any]:
     """Run one task of ``_serving_workers.py`` in a fresh interpreter; its JSON answer."""
-    workspace.mkdir(parents=True, exist_ok=True)
     argv = [str(python), str(WORKER), task, json.dumps(config)]
-    try:
-        done = subprocess.run(
-            argv,
-            cwd=workspace,  # MLflow puts ./mlruns (artifacts) in the working folder
-            env=tool_env(tool, workspace, python),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchmarkError(f"{tool} {task}: no answer in 600 s") from exc
-    if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise BenchmarkError(f"{tool} {task} exited {done.returncode}:\n{tail}")
-    lines = done.stdout.strip().splitlines()
-    if not lines:
-        raise BenchmarkError(f"{tool} {task} printed no answer")
-    answer: dict[str, Any] = json.loads(lines[-1])
-    return answer
+    env = tool_env(tool, workspace, python)
+    return json_answer(argv, workspace, tool, 600, f"{tool} {task}", env=env)
 
 
 # -- servers -----------------------------------------------------------------------------------
@@ -1121,14 +1103,8 @@ def section_markdown(
         f"{sizes.inprocess_calls:,} calls: Shipyard's loaded model on one record (what a JSON "
         "request decodes to), and the fitted estimator's `predict` on a one-row DataFrame (what "
         "the MLflow and BentoML servers call).",
-        "",
-        "## Machine",
-        "",
-        *(f"- {key}: {value}" for key, value in facts.items()),
     ]
-    if notes:
-        parts += ["", "## Notes", "", *(f"- {one_line(note)}" for note in notes)]
-    return "\n".join(parts) + "\n"
+    return with_machine_and_notes(parts, facts, notes)
 
 
 # -- main --------------------------------------------------------------------------------------

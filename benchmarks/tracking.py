@@ -216,15 +216,23 @@ def run_worker(python: Path, tool: str, measurement: str, config: Config) -> dic
 
 
 def json_answer(
-    argv: list[str], workspace: Path, tool: str, timeout_s: float, label: str
+    argv: list[str],
+    workspace: Path,
+    tool: str,
+    timeout_s: float,
+    label: str,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run a worker in ``workspace`` and return the JSON object on its last line of output."""
+    """Run a worker in ``workspace`` and return the JSON object on its last line of output.
+
+    ``env`` defaults to :func:`worker_env` for ``tool``.
+    """
     workspace.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(
             argv,
             cwd=workspace,  # MLflow puts ./mlruns (artifacts) in the working folder
-            env=worker_env(tool, workspace),
+            env=env if env is not None else worker_env(tool, workspace),
             capture_output=True,
             text=True,
             timeout=timeout_s,
