@@ -6,8 +6,9 @@ Names load on first use (PEP 562): the registry and the CLI reach ``ModelRef`` a
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shipyard.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from shipyard.models._flavor import ConversionSkipped, Flavor
@@ -60,17 +61,4 @@ _HOMES = {
     "shipyard.models._signature": ("ColumnSpec", "Signature", "TensorSpec", "infer_signature"),
     "shipyard.models.flavors.pyfunc": ("PythonModel",),
 }
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipyard.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

@@ -10,8 +10,9 @@ Names load on first use (PEP 562): ``import shipyard`` never pays for pandas or 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shipyard.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from shipyard.monitor._drift import (
@@ -33,17 +34,4 @@ _HOMES = {
         "detect_drift",
     ),
 }
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipyard.monitor' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

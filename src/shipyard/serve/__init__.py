@@ -7,8 +7,9 @@ parts (Starlette, uvicorn, onnxruntime) load only when a server is built.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from shipyard.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from shipyard.serve._app import build_app
@@ -48,17 +49,4 @@ _HOMES = {
     "shipyard.serve._log_readers": ("read_feedback", "read_inference_log"),
     "shipyard.serve._server": ("run_server", "single_model"),
 }
-_WHERE = {name: module for module, names in _HOMES.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'shipyard.serve' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)
