@@ -18,9 +18,19 @@ from shipyard.core.errors import InvalidInput
 from shipyard.data._columns import column_kind, missing_count
 from shipyard.data._frames import check_unique_names
 
-__all__ = ["QUANTILES", "ColumnProfile", "DatasetProfile", "profile_table"]
+__all__ = [
+    "QUANTILES",
+    "QUANTILE_SKETCH_SIZE",
+    "VALUE_COUNTS_MAX",
+    "ColumnProfile",
+    "DatasetProfile",
+    "profile_table",
+]
 
 QUANTILES = {"p1": 0.01, "p5": 0.05, "p25": 0.25, "p50": 0.5, "p75": 0.75, "p95": 0.95, "p99": 0.99}
+QUANTILE_SKETCH_SIZE = 101  # p0, p1, …, p100
+VALUE_COUNTS_MAX = 1_000
+_SKETCH_LEVELS = np.linspace(0.0, 1.0, QUANTILE_SKETCH_SIZE).tolist()
 _NUMERIC = ("integer", "float")
 _COUNTED = ("string", "categorical", "boolean")
 _TIMELIKE = ("datetime", "date")
@@ -34,6 +44,17 @@ class ColumnProfile:
     ``p99`` and an equal-width ``histogram`` of the finite values. Strings, categories and
     booleans: ``distinct`` and the ``top_values`` as ``[value, count]`` pairs. Dates and
     timestamps: ``min``/``max`` as ISO strings.
+
+    Two finer summaries let drift be measured against the profile alone, without the data
+    (profiles stored before they existed load with them ``None``):
+
+    * ``quantile_sketch`` (numbers) — the 101 quantiles p0 (the minimum), p1, …, p100 (the
+      maximum) of the finite values, interpolated linearly as :func:`numpy.quantile` does: the
+      reference distribution's quantile function to within a percentile.
+    * ``value_counts`` (strings, categories, booleans) — ``[value, count]`` for every category,
+      commonest first (ties in first-seen order), at most ``VALUE_COUNTS_MAX`` (1,000) of them.
+      When ``distinct`` is larger the list is truncated: the unlisted categories together hold
+      ``count - sum(listed counts)`` values.
     """
 
     kind: str
@@ -48,6 +69,8 @@ class ColumnProfile:
     histogram: dict[str, list[Any]] | None = None
     distinct: int | None = None
     top_values: list[list[Any]] | None = None
+    quantile_sketch: list[float] | None = None
+    value_counts: list[list[Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,6 +176,7 @@ def _add_numeric(profile: ColumnProfile, values: np.ndarray[Any, Any], bins: int
     finite = ordered[np.searchsorted(ordered, -np.inf, "right") : np.searchsorted(ordered, np.inf)]
     if len(finite):
         profile.histogram = _sorted_histogram(finite, bins)
+        profile.quantile_sketch = _quantile_sketch(finite)
 
 
 def _sorted_quantiles(ordered: np.ndarray[Any, Any], qs: list[float]) -> list[float]:
@@ -165,6 +189,15 @@ def _sorted_quantiles(ordered: np.ndarray[Any, Any], qs: list[float]) -> list[fl
         points = np.where(t >= 0.5, high - (high - low) * (1 - t), low + (high - low) * t)
     points = np.where(low == high, low, points)
     return [float(p) for p in points]
+
+
+def _quantile_sketch(finite: np.ndarray[Any, Any]) -> list[float]:
+    """p0…p100 of sorted finite values; nearest ranks where interpolation overflows (~1e308)."""
+    points = _sorted_quantiles(finite, _SKETCH_LEVELS)
+    if all(math.isfinite(p) for p in points):
+        return points
+    ranks = np.rint(np.asarray(_SKETCH_LEVELS) * (len(finite) - 1)).astype(np.int64)
+    return [float(p) for p in finite[ranks]]
 
 
 def _sorted_histogram(ordered: np.ndarray[Any, Any], bins: int) -> dict[str, list[Any]]:
@@ -185,13 +218,15 @@ def _add_counts(profile: ColumnProfile, column: pa.ChunkedArray, top_k: int) -> 
     counted = pc.value_counts(column.drop_null())
     values, counts = counted.field("values"), counted.field("counts").to_numpy()
     profile.distinct = len(counted)
-    # Stable sort: ties keep first-appearance order, so the result is deterministic.
-    top = np.argsort(-counts, kind="stable")[:top_k]
-    top_values = values.take(pa.array(top, pa.int64()))
-    if not (pa.types.is_boolean(top_values.type) or pa.types.is_string(top_values.type)):
-        top_values = top_values.cast(pa.string())
-    pairs = zip(top_values.to_pylist(), counts[top].tolist(), strict=True)
-    profile.top_values = [[value, count] for value, count in pairs]
+    # Stable sort: ties keep first-appearance order, so the result is deterministic. One sort
+    # and one conversion serve both lists: the top values are the head of the value counts.
+    kept = np.argsort(-counts, kind="stable")[: max(top_k, VALUE_COUNTS_MAX)]
+    kept_values = values.take(pa.array(kept, pa.int64()))
+    if not (pa.types.is_boolean(kept_values.type) or pa.types.is_string(kept_values.type)):
+        kept_values = kept_values.cast(pa.string())
+    pairs = list(zip(kept_values.to_pylist(), counts[kept].tolist(), strict=True))
+    profile.top_values = [[value, count] for value, count in pairs[:top_k]]
+    profile.value_counts = [[value, count] for value, count in pairs[:VALUE_COUNTS_MAX]]
 
 
 def _finite(value: float | int) -> float | int | None:

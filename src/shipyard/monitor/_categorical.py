@@ -24,18 +24,20 @@ from shipyard.monitor._numeric import IntArray, jensenshannon, psi
 
 def category_counts(
     reference: pd.Series[Any], current: pd.Series[Any]
-) -> tuple[IntArray, IntArray]:
-    """Counts of each category of the union (first the reference's), missing values dropped."""
-    ref = _value_counts(reference)
-    cur = _value_counts(current)
+) -> tuple[pd.Index[Any], IntArray, IntArray]:
+    """The categories of the union (first the reference's) and each side's counts of them."""
+    ref = present_counts(reference)
+    cur = present_counts(current)
     labels = ref.index.union(cur.index, sort=False)
     return (
+        labels,
         ref.reindex(labels, fill_value=0).to_numpy(dtype=np.int64),
         cur.reindex(labels, fill_value=0).to_numpy(dtype=np.int64),
     )
 
 
-def _value_counts(values: pd.Series[Any]) -> pd.Series[Any]:
+def present_counts(values: pd.Series[Any]) -> pd.Series[Any]:
+    """Count of each category present in ``values``, missing values dropped, labels as objects."""
     counts = values.value_counts(dropna=True, sort=False)
     counts = counts[counts > 0]  # a categorical dtype lists its unused categories too
     # Plain object labels, so that two categorical dtypes with different categories still align.

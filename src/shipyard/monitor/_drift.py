@@ -12,22 +12,45 @@ reference standard deviations for numeric, Jensen-Shannon for categorical, drift
 
 Missing values (and, for numeric columns, ±inf) are left out of the distributions; a column with
 no values left on one side is reported with a NaN statistic and not drifted.
+
+The reference may also be a dataset version's stored profile (:class:`shipyard.data.DatasetProfile`
+or its dict): the statistics are then measured against its quantile sketches and category counts,
+without the reference rows — see :mod:`shipyard.monitor._sketch` for how, how closely they agree
+with the data-based ones, and what an older profile without sketches does. Each
+:class:`FeatureDrift` also carries the two binned distributions for a report to draw
+(:mod:`shipyard.monitor._overlay`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from shipyard.core.errors import InvalidInput
 from shipyard.monitor._categorical import categorical_statistics, category_counts
-from shipyard.monitor._numeric import finite_sorted, numeric_statistics
+from shipyard.monitor._numeric import FloatArray, IntArray, finite_sorted, numeric_statistics
+from shipyard.monitor._overlay import (
+    categorical_overlay,
+    numeric_overlay,
+    sample_bounds,
+    sample_share_below,
+)
+from shipyard.monitor._sketch import (
+    profile_category_counts,
+    profile_kind,
+    reference_sketch,
+    sketch_statistics,
+)
+
+if TYPE_CHECKING:
+    from shipyard.data._profile import ColumnProfile, DatasetProfile
 
 __all__ = ["DriftMethod", "DriftReport", "FeatureDrift", "FeatureKind", "detect_drift"]
 
@@ -94,6 +117,13 @@ class FeatureDrift:
     below ``threshold``), a distance otherwise (drifted when above). ``statistics`` holds every
     statistic computed for the column's kind, for reports. ``n_reference``/``n_current`` count the
     values that entered the distributions (missing values excluded).
+
+    ``distribution`` holds both sides binned for an overlay chart (empty when a side has no
+    values): numeric ``{"edges": [21 floats], "reference": [20 shares], "current": [20 shares]}``
+    on equal-width bins whose first and last also hold the values beyond them; categorical
+    ``{"categories": [...], "reference": [shares], "current": [shares]}`` with the 20 commonest
+    categories of both sides, then ``"(other)"`` for the rest if any. Each side's shares sum
+    to 1. See :mod:`shipyard.monitor._overlay`.
     """
 
     column: str
@@ -105,6 +135,7 @@ class FeatureDrift:
     n_reference: int
     n_current: int
     statistics: Mapping[str, float]
+    distribution: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +148,7 @@ class FeatureDrift:
             "n_reference": self.n_reference,
             "n_current": self.n_current,
             "statistics": {key: _json_float(value) for key, value in self.statistics.items()},
+            "distribution": {key: list(value) for key, value in self.distribution.items()},
         }
 
 
@@ -169,17 +201,21 @@ def detect_drift(
 ) -> DriftReport:
     """Compare ``current`` with ``reference`` column by column.
 
-    Both are pandas DataFrames or pyarrow Tables. ``columns`` defaults to the columns both share
-    (in the reference's order); named columns must exist on both sides. ``methods`` and
-    ``thresholds`` map a column to the method judging it and its threshold (see
-    :class:`DriftMethod`); a threshold without a method applies to the default method.
+    ``current`` is a pandas DataFrame or a pyarrow Table; so is ``reference``, or it is a dataset
+    version's profile (:class:`shipyard.data.DatasetProfile` or its ``to_dict()`` form), which
+    stands in for the reference data (see :mod:`shipyard.monitor._sketch`). ``columns``
+    defaults to the columns both share (in the reference's order); named columns must exist on
+    both sides. ``methods`` and ``thresholds`` map a column to the method judging it and its
+    threshold (see :class:`DriftMethod`); a threshold without a method applies to the default
+    method.
 
     Raises :class:`~shipyard.core.errors.InvalidInput` for an empty side, a missing or unknown
-    column, an unknown or inapplicable method, a bad threshold or an unsupported dtype.
+    column, an unknown or inapplicable method, a bad threshold, an unsupported dtype, or a
+    profile column stored without the sketch it needs.
     """
-    ref = _as_frame(reference, "reference")
+    reference_columns, ref_side = _reference_columns(reference)
     cur = _as_frame(current, "current")
-    selected = _select_columns(ref, cur, columns)
+    selected = _select_columns(list(reference_columns), cur, columns, ref_side)
     forced = _known_columns(categorical or (), selected, "categorical")
     method_for = {
         column: _parse_method(value)
@@ -193,39 +229,95 @@ def detect_drift(
 
     features = []
     for column in selected:
-        kind = "categorical" if column in forced else _column_kind(ref[column], cur[column], column)
+        kind: FeatureKind
+        ref = reference_columns[column]
+        if isinstance(ref, pd.Series):
+            kind = "categorical" if column in forced else _column_kind(ref, cur[column], column)
+            measured = _measure_data(kind, ref, cur[column])
+        else:
+            kind = _profile_column_kind(ref, cur[column], column, column in forced)
+            measured = _measure_profile(kind, ref, cur[column], column)
         features.append(
             _feature_drift(
-                column,
-                kind,
-                ref[column],
-                cur[column],
-                method_for.get(column),
-                threshold_for.get(column),
+                column, kind, measured, method_for.get(column), threshold_for.get(column)
             )
         )
     return DriftReport(features, float(drift_share_threshold))
 
 
+class _Measured(NamedTuple):
+    statistics: dict[str, float]
+    n_reference: int
+    n_current: int
+    distribution: dict[str, Any]
+
+
+def _measure_data(
+    kind: FeatureKind, reference: pd.Series[Any], current: pd.Series[Any]
+) -> _Measured:
+    if kind == "numeric":
+        ref_values = _finite_sorted(reference)
+        cur_values = _finite_sorted(current)
+        n_ref, n_cur = ref_values.size, cur_values.size
+        if not (n_ref and n_cur):
+            return _Measured({}, n_ref, n_cur, {})
+        return _Measured(
+            numeric_statistics(ref_values, cur_values),
+            n_ref,
+            n_cur,
+            numeric_overlay(
+                sample_bounds(ref_values), partial(sample_share_below, ref_values), cur_values
+            ),
+        )
+    labels, ref_counts, cur_counts = category_counts(reference, current)
+    return _categorical_measured(labels, ref_counts, cur_counts, pooled=False)
+
+
+def _measure_profile(
+    kind: FeatureKind, reference: ColumnProfile, current: pd.Series[Any], column: str
+) -> _Measured:
+    if kind == "numeric":
+        sketch = reference_sketch(reference, column)
+        cur_values = _finite_sorted(current)
+        n_ref, n_cur = (0 if sketch is None else sketch.count), cur_values.size
+        if sketch is None or not n_cur:
+            return _Measured({}, n_ref, n_cur, {})
+        return _Measured(
+            sketch_statistics(sketch, cur_values),
+            n_ref,
+            n_cur,
+            numeric_overlay(sketch.bounds(), partial(sketch.cdf, left=True), cur_values),
+        )
+    labels, ref_counts, cur_counts, pooled = profile_category_counts(reference, column, current)
+    return _categorical_measured(labels, ref_counts, cur_counts, pooled=pooled)
+
+
+def _finite_sorted(values: pd.Series[Any]) -> FloatArray:
+    return finite_sorted(values.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _categorical_measured(
+    labels: pd.Index[Any], ref_counts: IntArray, cur_counts: IntArray, *, pooled: bool
+) -> _Measured:
+    n_ref, n_cur = int(ref_counts.sum()), int(cur_counts.sum())
+    if not (n_ref and n_cur):
+        return _Measured({}, n_ref, n_cur, {})
+    return _Measured(
+        categorical_statistics(ref_counts, cur_counts),
+        n_ref,
+        n_cur,
+        categorical_overlay(labels, ref_counts, cur_counts, last_is_rest=pooled),
+    )
+
+
 def _feature_drift(
     column: str,
     kind: FeatureKind,
-    reference: pd.Series[Any],
-    current: pd.Series[Any],
+    measured: _Measured,
     method: DriftMethod | None,
     threshold: float | None,
 ) -> FeatureDrift:
-    statistics: dict[str, float]
-    if kind == "numeric":
-        ref_values = finite_sorted(reference.to_numpy(dtype=np.float64, na_value=np.nan))
-        cur_values = finite_sorted(current.to_numpy(dtype=np.float64, na_value=np.nan))
-        n_ref, n_cur = ref_values.size, cur_values.size
-        statistics = numeric_statistics(ref_values, cur_values) if n_ref and n_cur else {}
-    else:
-        ref_counts, cur_counts = category_counts(reference, current)
-        n_ref, n_cur = int(ref_counts.sum()), int(cur_counts.sum())
-        statistics = categorical_statistics(ref_counts, cur_counts) if n_ref and n_cur else {}
-
+    statistics, n_ref, n_cur = measured.statistics, measured.n_reference, measured.n_current
     allowed = _METHODS_BY_KIND[kind]
     if method is None:
         method = allowed[0] if max(n_ref, n_cur) <= SMALL_SAMPLE_MAX_N else allowed[-1]
@@ -254,7 +346,35 @@ def _feature_drift(
         n_reference=n_ref,
         n_current=n_cur,
         statistics=statistics,
+        distribution=measured.distribution,
     )
+
+
+def _reference_columns(
+    reference: Any,
+) -> tuple[dict[Any, pd.Series[Any] | ColumnProfile], str]:
+    """Each reference column (its data, or its profile) by name, and how messages name the side."""
+    profile = _as_profile(reference)
+    if profile is not None:
+        return dict(profile.columns), "reference profile"
+    frame = _as_frame(reference, "reference")
+    return {column: frame[column] for column in frame.columns}, "reference data"
+
+
+def _as_profile(reference: Any) -> DatasetProfile | None:
+    """The reference as a profile, or ``None`` when it is (or claims to be) data."""
+    if isinstance(reference, pd.DataFrame) or type(reference).__module__.startswith("pyarrow"):
+        return None
+    # Imported here: loading shipyard.data is only worth it when a profile is given.
+    from shipyard.data._profile import DatasetProfile
+
+    if isinstance(reference, dict) and {"num_rows", "columns"} <= reference.keys():
+        reference = DatasetProfile.from_dict(reference)
+    if not isinstance(reference, DatasetProfile):
+        return None
+    if reference.num_rows == 0:
+        raise InvalidInput("The reference profile has no rows; drift needs data on both sides.")
+    return reference
 
 
 def _as_frame(data: Any, side: str) -> pd.DataFrame:
@@ -263,8 +383,9 @@ def _as_frame(data: Any, side: str) -> pd.DataFrame:
     elif type(data).__module__.startswith("pyarrow") and hasattr(data, "to_pandas"):
         frame = data.to_pandas()
     else:
+        profile = ", or a dataset profile" if side == "reference" else ""
         raise InvalidInput(
-            f"The {side} data must be a pandas DataFrame or a pyarrow Table, "
+            f"The {side} data must be a pandas DataFrame or a pyarrow Table{profile}, "
             f"got {type(data).__name__}."
         )
     if len(frame) == 0:
@@ -276,29 +397,60 @@ def _as_frame(data: Any, side: str) -> pd.DataFrame:
 
 
 def _select_columns(
-    ref: pd.DataFrame, cur: pd.DataFrame, columns: Sequence[str] | None
+    reference: list[Any], cur: pd.DataFrame, columns: Sequence[str] | None, ref_side: str
 ) -> list[str]:
+    """The compared columns; ``ref_side`` names the reference in messages ("reference data")."""
     if columns is None:
         in_current = set(cur.columns)
-        selected = [c for c in ref.columns if c in in_current]
+        selected = [c for c in reference if c in in_current]
         if not selected:
             raise InvalidInput(
-                "The reference and current data have no columns in common; "
-                f"reference: {_names(ref.columns)}; current: {_names(cur.columns)}."
+                f"The {ref_side} and current data have no columns in common; "
+                f"reference: {_names(reference)}; current: {_names(cur.columns)}."
             )
         return selected
     if isinstance(columns, str):
         columns = [columns]
     if not columns:
         raise InvalidInput("columns is empty; name at least one column or pass None for all.")
-    for side, frame in (("reference", ref), ("current", cur)):
-        missing = [c for c in columns if c not in frame.columns]
+    for side, names in ((ref_side, reference), ("current data", list(cur.columns))):
+        known = set(names)
+        missing = [c for c in columns if c not in known]
         if missing:
             raise InvalidInput(
-                f"Column(s) {_names(missing)} missing from the {side} data; "
-                f"it has: {_names(frame.columns)}."
+                f"Column(s) {_names(missing)} missing from the {side}; it has: {_names(names)}."
             )
     return list(dict.fromkeys(columns))
+
+
+def _profile_column_kind(
+    reference: ColumnProfile, current: pd.Series[Any], column: str, forced: bool
+) -> FeatureKind:
+    kind = profile_kind(reference)
+    if kind is None:
+        raise InvalidInput(
+            f"Column {column!r} is {reference.kind} in the reference profile, which drift does "
+            "not support; leave it out with columns=[...]."
+        )
+    if forced and kind == "numeric":
+        raise InvalidInput(
+            f"Column {column!r} is named in categorical=[...], but the reference profile "
+            f"summarises it as numbers ({reference.kind}) and holds no category counts; "
+            "compare it as numeric, or pass the reference data."
+        )
+    current_kind = "categorical" if forced else _dtype_kind(current.dtype)
+    if current_kind is None:
+        raise InvalidInput(
+            f"Column {column!r} has dtype {current.dtype} in the current data, which drift does "
+            "not support; leave it out with columns=[...]."
+        )
+    if current_kind != kind:
+        raise InvalidInput(
+            f"Column {column!r} is {kind} in the reference profile ({reference.kind}) but "
+            f"{current_kind} in the current data ({current.dtype}); convert the current column"
+            + (", or name it in categorical=[...]." if kind == "categorical" else ".")
+        )
+    return kind
 
 
 def _known_columns(names: Iterable[str], selected: list[str], argument: str) -> set[str]:

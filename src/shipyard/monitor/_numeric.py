@@ -31,6 +31,7 @@ EXACT_KS_MAX_N = 10_000
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
+CountArray = NDArray[np.int64] | NDArray[np.float64]  # counts, or shares when only those are known
 
 
 def finite_sorted(values: FloatArray) -> FloatArray:
@@ -77,8 +78,13 @@ def ecdf_distances(reference: FloatArray, current: FloatArray) -> tuple[float, f
 
 def ks_pvalue_for(reference: FloatArray, current: FloatArray, statistic: float) -> float:
     """Smirnov's asymptotic two-sided p-value, exactly as ``ks_2samp(method="asymp")``."""
-    m, n = float(reference.size), float(current.size)
-    return float(stats.kstwo.sf(statistic, np.round(m * n / (m + n))))
+    return asymptotic_ks_pvalue(statistic, reference.size, current.size)
+
+
+def asymptotic_ks_pvalue(statistic: float, n_reference: int, n_current: int) -> float:
+    """``kstwo.sf`` at the effective sample size ``round(m n / (m + n))`` (at least 1)."""
+    m, n = float(n_reference), float(n_current)
+    return float(stats.kstwo.sf(statistic, max(np.round(m * n / (m + n)), 1.0)))
 
 
 def ks_exact(reference: FloatArray, current: FloatArray) -> tuple[float, float]:
@@ -104,27 +110,28 @@ def quantile_bin_counts(reference: FloatArray, current: FloatArray) -> tuple[Int
     Equal quantiles (a feature with few distinct values) merge into one edge, so fewer bins.
     """
     edges = np.unique(np.quantile(reference, np.linspace(0.0, 1.0, N_BINS + 1)[1:-1]))
-    return _counts(reference, edges), _counts(current, edges)
+    return bin_counts(reference, edges), bin_counts(current, edges)
 
 
-def _counts(sorted_values: FloatArray, edges: FloatArray) -> IntArray:
+def bin_counts(sorted_values: FloatArray, edges: FloatArray) -> IntArray:
+    """Counts of sorted values in ``(-inf, e1], (e1, e2], …, (e_last, inf)``."""
     cumulative = np.searchsorted(sorted_values, edges, side="right")
     return np.diff(cumulative, prepend=0, append=sorted_values.size).astype(np.int64)
 
 
-def psi(ref_counts: IntArray, cur_counts: IntArray) -> float:
+def psi(ref_counts: CountArray, cur_counts: CountArray) -> float:
     """Population stability index ``Σ (q - p) ln(q / p)`` over shares; empty bins count ``1e-4``."""
     p = _shares(ref_counts)
     q = _shares(cur_counts)
     return float(np.sum((q - p) * np.log(q / p)))
 
 
-def _shares(counts: IntArray) -> FloatArray:
+def _shares(counts: CountArray) -> FloatArray:
     shares = counts / counts.sum()
     return np.where(shares == 0, EMPTY_BIN_SHARE, shares)
 
 
-def jensenshannon(ref_counts: IntArray, cur_counts: IntArray) -> float:
+def jensenshannon(ref_counts: CountArray, cur_counts: CountArray) -> float:
     """Jensen-Shannon distance (base 2) between two count vectors over the same bins."""
     p = ref_counts / ref_counts.sum()
     q = cur_counts / cur_counts.sum()
