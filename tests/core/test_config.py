@@ -88,3 +88,33 @@ def test_a_bad_database_url_in_the_environment_is_refused(
     monkeypatch.setenv("SHIPYARD_DB_URL", url)
     with pytest.raises(ConfigError, match=f"SHIPYARD_DB_URL is invalid.*{message}"):
         resolve_settings(tmp_path)
+
+
+def test_the_monitor_section_is_passed_through_for_the_monitor_to_validate(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "shipyard.toml").write_text(
+        '[monitor]\nwindow = "1h"\nalerts = ["drift_share > 0.3"]\n'
+        '[[monitor.sinks]]\ntype = "log"\n'
+        '[monitor.retrain]\npipeline = "pipeline:training"\nmax_per_day = 3\n'
+    )
+    settings = resolve_settings(tmp_path)
+    assert settings.monitor == {
+        "window": "1h",
+        "alerts": ["drift_share > 0.3"],
+        "sinks": [{"type": "log"}],
+        "retrain": {"pipeline": "pipeline:training", "max_per_day": 3},
+    }
+    assert settings.gates == {}
+
+
+def test_without_a_monitor_section_the_settings_carry_an_empty_one(tmp_path: Path) -> None:
+    write_default_config(tmp_path)
+    assert resolve_settings(tmp_path).monitor == {}
+
+
+def test_an_unknown_section_lists_the_allowed_ones(tmp_path: Path) -> None:
+    (tmp_path / "shipyard.toml").write_text('[monitoring]\nwindow = "1h"\n')
+    with pytest.raises(ConfigError, match=r"monitoring: Extra inputs") as caught:
+        resolve_settings(tmp_path)
+    assert caught.value.hint == "Allowed sections: [store] (db_url, artifacts), [gates], [monitor]."

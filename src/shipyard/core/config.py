@@ -61,6 +61,8 @@ class _ConfigFile(BaseModel):
     store: _StoreSection = _StoreSection()
     # Read by the gate policy (shipyard.evaluation), which validates its own rules.
     gates: dict[str, Any] = Field(default_factory=dict)
+    # Read by shipyard.monitor (windows, alert rules, sinks, retraining), which validates it.
+    monitor: dict[str, Any] = Field(default_factory=dict)
 
 
 class Settings(BaseModel):
@@ -72,6 +74,7 @@ class Settings(BaseModel):
     db_url: str
     artifacts: str
     gates: dict[str, Any] = Field(default_factory=dict)
+    monitor: dict[str, Any] = Field(default_factory=dict)
 
     @property
     def state_dir(self) -> Path:
@@ -103,7 +106,7 @@ def _read_config(root: Path) -> _ConfigFile:
         )
         raise ConfigError(
             f"{path} has invalid settings: {problems}.",
-            hint="Allowed: [store] db_url, artifacts.",
+            hint="Allowed sections: [store] (db_url, artifacts), [gates], [monitor].",
         ) from None
 
 
@@ -146,6 +149,7 @@ def resolve_settings(start: Path | None = None) -> Settings:
         db_url=_absolute_sqlite(db_url, root),
         artifacts=_absolute_artifacts(artifacts, root),
         gates=config.gates,
+        monitor=config.monitor,
     )
 
 
