@@ -22,8 +22,9 @@ $(DEPS): pyproject.toml constraints.txt $(wildcard $(PLUGIN)/*.toml $(PLUGIN)/*/
 	$(PY) -m pip install -q --no-deps ./$(PLUGIN)
 	touch $@
 
+# The closed loop: train, gate, serve, drift, retrain, promote, swap (shipyard quickstart).
 demo: $(DEPS)
-	$(PY) examples/demo.py
+	$(VENV)/bin/shipyard quickstart --dir shipyard-quickstart
 
 test: $(DEPS)
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -33,6 +34,7 @@ bench: $(DEPS)
 	$(PY) benchmarks/registry.py
 	$(PY) benchmarks/pipelines.py
 	$(PY) benchmarks/serving.py
+	$(PY) benchmarks/drift.py
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check src tests benchmarks examples
@@ -40,4 +42,4 @@ lint: $(DEPS)
 	$(VENV)/bin/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/.peers benchmarks/.work
+	rm -rf $(VENV) shipyard-quickstart .pytest_cache .mypy_cache .ruff_cache benchmarks/.peers benchmarks/.work

@@ -1,6 +1,7 @@
-"""Shipyard demo: from a versioned dataset to a registered champion model, loaded by URI.
+"""Shipyard registry tour: from a versioned dataset to a registered champion model, loaded by URI.
 
-Run with ``make demo``. It versions the breast-cancer data set that ships with scikit-learn
+Run with ``.venv/bin/python examples/registry_demo.py`` (``make demo`` runs the closed loop,
+``shipyard quickstart``). It versions the breast-cancer data set that ships with scikit-learn
 (schema and profile), cross-validates a gradient-boosting classifier with per-fold child runs,
 logs params, metrics and a ROC figure, logs the final model (skops, plus a verified ONNX form),
 registers it, points the ``champion`` alias at it, loads ``models:/breast-cancer@champion`` and

@@ -14,9 +14,11 @@ from shipyard.cli import (
     _experiments,
     _gate,
     _models,
+    _monitor,
     _new,
     _pipelines,
     _predict,
+    _quickstart,
     _runs,
     _serve,
 )
@@ -39,9 +41,11 @@ app.add_typer(_datasets.app, name="datasets")
 app.add_typer(_models.app, name="models")
 app.add_typer(_pipelines.app, name="pipelines")
 app.add_typer(_new.app, name="new")
+app.add_typer(_monitor.app, name="monitor")
 _gate.register(app)
 _serve.register(app)
 _predict.register(app)
+_quickstart.register(app)
 
 
 @app.callback()

@@ -8,6 +8,7 @@ PostgreSQL's row lock) and always get distinct, consecutive numbers.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -47,6 +48,11 @@ from shipyard.tracking._validation import check_text_values
 __all__ = ["RegistryService"]
 
 _MAX_DESCRIPTION = 10_000
+# What only the registry itself records; record_event refuses these names.
+_EVENT_ACTION = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_CHANGE_ACTIONS = frozenset(
+    {"register", "create_model", "set_alias", "delete_alias", "update", "set_tags"}
+)
 
 
 class RegistryService:
@@ -283,6 +289,39 @@ class RegistryService:
         if values:
             self._db.write(work)
         return self.get_version(name, version)
+
+    def record_event(
+        self,
+        name: str,
+        version: int | None,
+        action: str,
+        detail: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+    ) -> None:
+        """Add an event that changes nothing to the model's audit trail — a monitoring alert, a
+        retraining — so its history tells the whole story. ``detail`` must be JSON values."""
+        name, reason, user = check_model_name(name), _check_text("reason", reason), current_user()
+        if version is not None:
+            version = _check_version(version)
+        if not (isinstance(action, str) and _EVENT_ACTION.fullmatch(action)):
+            raise InvalidInput(
+                f"An event action is 1-32 lower-case letters, digits or '_', got {action!r}.",
+                hint="Name the event after what happened, e.g. 'monitor_alert'.",
+            )
+        if action in _CHANGE_ACTIONS:
+            raise InvalidInput(
+                f"{action!r} is an action the registry records itself.",
+                hint="Name the event after what happened, e.g. 'monitor_alert'.",
+            )
+
+        def work(conn: Connection) -> None:
+            model_id = _require_model(conn, name)
+            if version is not None:
+                _require_version(conn, model_id, name, version)
+            _audit(conn, model_id, version, action, dict(detail), reason, user)
+
+        self._db.write(work)
 
     # -- reading ---------------------------------------------------------------------------
     def list_models(self) -> list[RegisteredModel]:
