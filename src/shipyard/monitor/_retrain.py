@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from shipyard.monitor._config import RetrainPolicy
     from shipyard.monitor._result import MonitorResult
     from shipyard.registry import RegistryService
-    from shipyard.tracking import Run
+    from shipyard.tracking import Run, RunRecord
 
 __all__ = ["CHAIN_FILE", "list_retrains", "retrain_on_alert"]
 
@@ -210,24 +210,11 @@ def _held_back(name: str, policy: RetrainPolicy) -> str | None:
     return None
 
 
-def list_retrains(model: str | None = None, limit: int = 100) -> list[Any]:
+def list_retrains(model: str | None = None, limit: int = 100) -> list[RunRecord]:
     """Retrain chains, newest first; only ``model``'s when given."""
-    from shipyard.core.errors import InvalidInput, NotFound
-    from shipyard.monitor._store import EXPERIMENT, KIND_TAG
-    from shipyard.tracking import tracking_service
+    from shipyard.monitor._store import search_monitor_runs
 
-    query = f"tags.`{KIND_TAG}` = 'retrain'"
-    if model is not None:
-        if "'" in model:
-            raise InvalidInput(f"A model name has no quotes, got {model!r}.")
-        query += f" and tags.`monitor.model_name` = '{model}'"
-    try:
-        page = tracking_service().search_runs(
-            EXPERIMENT, query, order_by=["start_time desc"], limit=limit
-        )
-    except NotFound:
-        return []
-    return list(page.runs)
+    return search_monitor_runs("retrain", {"monitor.model_name": model}, limit)
 
 
 def _pipeline_spec(spec: str) -> str:

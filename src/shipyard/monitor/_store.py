@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from shipyard.core.errors import InvalidInput, NotFound
@@ -132,21 +133,28 @@ def _write_files(run: Run, result: MonitorResult) -> None:
 
 def list_monitor_runs(target: str | None = None, limit: int = 50) -> list[RunRecord]:
     """Stored monitor runs, newest first; only ``target``'s when given."""
+    return search_monitor_runs("check", {TARGET_TAG: target}, limit)
+
+
+def search_monitor_runs(kind: str, tags: Mapping[str, str | None], limit: int) -> list[RunRecord]:
+    """Runs of the ``monitor`` experiment of one ``kind`` (check, retrain) whose ``tags`` have
+    the given values (``None``: any), newest first."""
     from shipyard.tracking import tracking_service
 
-    query = f"tags.`{KIND_TAG}` = 'check'"
-    if target is not None:
-        if "'" in target:
-            raise InvalidInput(f"A monitor target has no quotes, got {target!r}.")
-        query += f" and tags.`{TARGET_TAG}` = '{target}'"
-    service = tracking_service()
+    query = f"tags.`{KIND_TAG}` = '{kind}'"
+    for key, value in tags.items():
+        if value is None:
+            continue
+        if "'" in value:
+            raise InvalidInput(f"{key} cannot contain a quote, got {value!r}.")
+        query += f" and tags.`{key}` = '{value}'"
     try:
-        service_page = service.search_runs(
+        page = tracking_service().search_runs(
             EXPERIMENT, query, order_by=["start_time desc"], limit=limit
         )
     except NotFound:  # no monitor run yet: no experiment either
         return []
-    return list(service_page.runs)
+    return list(page.runs)
 
 
 def load_result(run_id: str) -> dict[str, Any]:
