@@ -85,7 +85,6 @@ def _summary(report: PerformanceReport) -> dict[str, Any]:
     return {
         **report.to_dict()["metrics"],
         "n_labeled": report.n_labeled,
-        "rows": report.n_rows,
         "label_coverage": report.to_dict()["label_coverage"],
     }
 

@@ -69,7 +69,7 @@ class MonitorResult:
         for section in ("realized", "estimated"):
             prefix = "" if section == "realized" else "estimated_"
             for key, value in ((self.performance or {}).get(section) or {}).items():
-                if isinstance(value, int | float) and key not in ("n_labeled", "rows"):
+                if isinstance(value, int | float) and key != "n_labeled":
                     values[f"{prefix}{key}"] = float(value)
         for key, value in ((self.performance or {}).get("drops") or {}).items():
             if value is not None:
