@@ -22,7 +22,7 @@ import orjson
 from shipyard.core.errors import Forbidden, MalformedRequest, ShipyardError, Unauthorized
 from shipyard.serve._predict import PredictRoutes, error_response
 
-__all__ = ["REQUEST_ID", "AccessLog", "Guard"]
+__all__ = ["REQUEST_ID", "AccessLog", "Guard", "bearer_matches", "check_host_and_origin"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -131,39 +131,56 @@ class Guard:
     def _check(
         self, scope: Scope, headers: dict[bytes, bytes], raw: list[tuple[bytes, bytes]]
     ) -> None:
-        names = [name for name, _ in raw]
-        if names.count(b"host") > 1 or names.count(b"origin") > 1:
-            raise MalformedRequest(
-                "The request has more than one Host or Origin header.",
-                hint="Send each of them once.",
+        check_host_and_origin(
+            headers,
+            raw,
+            None if self.any_host else self.allowed_hosts,
+            self.allowed_origins,
+            host_hint="Call the server by a name in its allowed_hosts (set allowed_hosts in the "
+            "[server] table to accept more names).",
+            origin_hint="Add the origin to allowed_origins in the [server] table if a browser "
+            "app really must call this server.",
+        )
+        needs_token = self.token is not None and scope["path"] not in OPEN_PATHS
+        if needs_token and not bearer_matches(headers, self.token or b""):
+            raise Unauthorized(
+                "This server requires a bearer token.",
+                hint="Send the header 'Authorization: Bearer <SHIPYARD_API_TOKEN>'.",
             )
-        host = headers.get(b"host", b"").decode("latin-1").lower()
-        if not self.any_host and _hostname(host) not in self.allowed_hosts:
-            raise Forbidden(
-                f"Host {host!r} is not allowed.",
-                hint="Call the server by a name in its allowed_hosts (set allowed_hosts in the "
-                "[server] table to accept more names).",
-            )
-        origin = headers.get(b"origin")
-        if origin is not None:
-            value = origin.decode("latin-1").rstrip("/").lower()
-            same_site = urlsplit(value).netloc == host
-            if not same_site and value not in self.allowed_origins:
-                raise Forbidden(
-                    f"Cross-site requests from {value!r} are refused.",
-                    hint="Add the origin to allowed_origins in the [server] table if a browser "
-                    "app really must call this server.",
-                )
-        if self.token is not None and scope["path"] not in OPEN_PATHS:
-            given = headers.get(b"authorization", b"")
-            scheme, _, credentials = given.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(
-                credentials.strip(), self.token
-            ):
-                raise Unauthorized(
-                    "This server requires a bearer token.",
-                    hint="Send the header 'Authorization: Bearer <SHIPYARD_API_TOKEN>'.",
-                )
+
+
+def check_host_and_origin(
+    headers: dict[bytes, bytes],
+    raw: list[tuple[bytes, bytes]],
+    allowed_hosts: frozenset[str] | None,
+    allowed_origins: frozenset[str],
+    *,
+    host_hint: str,
+    origin_hint: str,
+) -> None:
+    """Refuse a Host not in ``allowed_hosts`` (``None``: any) — DNS rebinding — and a
+    cross-site Origin not in ``allowed_origins`` (lower case, no trailing slash)."""
+    names = [name for name, _ in raw]
+    if names.count(b"host") > 1 or names.count(b"origin") > 1:
+        raise MalformedRequest(
+            "The request has more than one Host or Origin header.",
+            hint="Send each of them once.",
+        )
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    if allowed_hosts is not None and _hostname(host) not in allowed_hosts:
+        raise Forbidden(f"Host {host!r} is not allowed.", hint=host_hint)
+    origin = headers.get(b"origin")
+    if origin is not None:
+        value = origin.decode("latin-1").rstrip("/").lower()
+        same_site = urlsplit(value).netloc == host
+        if not same_site and value not in allowed_origins:
+            raise Forbidden(f"Cross-site requests from {value!r} are refused.", hint=origin_hint)
+
+
+def bearer_matches(headers: dict[bytes, bytes], token: bytes) -> bool:
+    """Whether the Authorization header carries ``token`` (compared in constant time)."""
+    scheme, _, credentials = headers.get(b"authorization", b"").partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(credentials.strip(), token)
 
 
 def _hostname(host: str) -> str:
