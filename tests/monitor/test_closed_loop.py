@@ -244,3 +244,16 @@ def test_cooldown_and_daily_maximum_hold_retraining_back(
     assert "at most 1 retraining(s) a day" in (_held_back("churn", capped) or "")
     free = RetrainPolicy(pipeline="pipeline.py:churn_pipeline", cooldown="1s", max_per_day=5)
     assert _held_back("churn", free) is None
+
+
+def test_a_pinned_version_is_judged_on_its_own_rows(
+    loop: QuickstartSummary, in_workspace: Path
+) -> None:
+    from shipyard.monitor import monitor
+
+    v1 = monitor("models:/churn/1", window="1h", store=False)
+    assert v1.model is not None and v1.model["version"] == 1
+    assert v1.window["rows"] == SMALL.before_shift + SMALL.after_shift  # v1 answered both phases
+    v2 = monitor("models:/churn@champion", window="1h", store=False)
+    assert v2.model is not None and v2.model["version"] == 2
+    assert v2.window["rows"] == SMALL.after_swap

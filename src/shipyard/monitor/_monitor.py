@@ -115,7 +115,8 @@ def _current_side(
     deployment = deployment or (version.name if version is not None else target)
     logged = None
     if current is None:
-        logged = read_window(resolve_settings().artifacts, deployment, span)
+        pinned = None if version is None else (version.name, version.version)
+        logged = read_window(resolve_settings().artifacts, deployment, span, model=pinned)
         if version is None and logged.model_name is not None:
             assert logged.model_version is not None
             version = registry.get_version(logged.model_name, logged.model_version)

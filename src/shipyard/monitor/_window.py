@@ -98,11 +98,13 @@ def read_window(
     deployment: str,
     window: Window,
     *,
+    model: tuple[str, int] | None = None,
     storage_options: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> LoggedWindow:
-    """The rows of ``deployment``'s inference log inside ``window``, of the version that
-    answered last. An empty window is an empty table, not an error: the caller says so."""
+    """The rows of ``deployment``'s inference log inside ``window``, of ``model`` (name,
+    version) or else of the version that answered last. An empty window is an empty table,
+    not an error: the caller says so."""
     from shipyard.serve import read_inference_log
 
     until = window.until or now or datetime.now(UTC)
@@ -111,9 +113,11 @@ def read_window(
         log = read_inference_log(
             location, deployment, since=since, until=until, storage_options=storage_options
         )
-        log = _primary_of_latest_version(log)
+        log = _primary_rows_of(log, model)
     else:
-        log = _last_requests(location, deployment, window.last_requests, until, storage_options)
+        log = _last_requests(
+            location, deployment, window.last_requests, until, model, storage_options
+        )
     if log.num_rows and window.last_requests is not None:
         since = log.column("ts")[0].as_py()
     name, version = _served_by(log)
@@ -125,6 +129,7 @@ def _last_requests(
     deployment: str,
     count: int,
     until: datetime,
+    model: tuple[str, int] | None,
     storage_options: dict[str, Any] | None,
 ) -> pa.Table:
     from shipyard.serve import read_inference_log
@@ -134,7 +139,7 @@ def _last_requests(
         log = read_inference_log(
             location, deployment, since=since, until=until, storage_options=storage_options
         )
-        log = _primary_of_latest_version(log)
+        log = _primary_rows_of(log, model)
         ids = pc.unique(log.column("request_id"))
         if len(ids) >= count or lookback is None:
             break
@@ -146,13 +151,15 @@ def _last_requests(
     return log.filter(keep)
 
 
-def _primary_of_latest_version(log: pa.Table) -> pa.Table:
+def _primary_rows_of(log: pa.Table, model: tuple[str, int] | None) -> pa.Table:
+    """The rows callers saw (no shadow rows) of ``model``, or of the version that answered
+    last."""
     if not log.num_rows:
         return log
     log = log.filter(pc.not_equal(log.column("role"), "shadow"))
     if not log.num_rows:
         return log
-    name, version = _served_by(log)
+    name, version = model or _served_by(log)
     same = pc.and_(
         pc.equal(log.column("model_name"), name), pc.equal(log.column("model_version"), version)
     )
