@@ -21,6 +21,7 @@ from shipyard.cli import (
     _quickstart,
     _runs,
     _serve,
+    _ui,
 )
 from shipyard.cli._output import print_json
 
@@ -46,6 +47,7 @@ _gate.register(app)
 _serve.register(app)
 _predict.register(app)
 _quickstart.register(app)
+_ui.register(app)
 
 
 @app.callback()

@@ -218,6 +218,35 @@ def load_test(
     )
 
 
+@app.command()
+def card(
+    uri: Annotated[str, typer.Argument(help="NAME/VERSION, NAME@ALIAS or a models:/ URI.")],
+    output: Annotated[
+        str | None,
+        typer.Option("--output", "-o", help="The HTML file to write (NAME-vN-card.html)."),
+    ] = None,
+) -> None:
+    """Write a version's model card, in plain words for non-technical readers, as one
+    self-contained HTML file: it opens offline, prints cleanly and can be mailed."""
+    from pathlib import Path
+
+    from shipyard.core.errors import InvalidInput
+    from shipyard.registry import resolve_model
+    from shipyard.ui._pages_card import standalone_card
+
+    found = resolve_model(_as_uri(uri))
+    target = Path(output or f"{found.name}-v{found.version}-card.html")
+    page = standalone_card(found.name, found.version)
+    try:
+        target.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInput(
+            f"Cannot write the model card to {str(target)!r}: {exc.strerror or exc}.",
+            hint="Pass -o with a path in a folder that exists and that you can write to.",
+        ) from None
+    typer.echo(f"Wrote the model card of {found.uri} to {target}")
+
+
 def _as_uri(text: str) -> str:
     """Let people type ``churn`` or ``churn/3`` where a ``models:/`` URI is expected."""
     if text.startswith(("models:/", "runs:/")):

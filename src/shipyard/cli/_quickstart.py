@@ -76,6 +76,6 @@ def _print_summary(console: Console, summary: QuickstartSummary) -> None:
         f"shipyard monitor show {summary.monitor_after}",
         f"shipyard monitor show {summary.monitor_after} --report report.html",
         "shipyard models history churn",
-        "shipyard ui   (the dashboard, once it exists)",
+        "shipyard ui   (the dashboard: http://127.0.0.1:8080/)",
     ):
         console.print(f"  cd {workspace} && {command}")

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from shipyard.core.errors import (
+    Conflict,
     Forbidden,
     InvalidInput,
     MalformedRequest,
@@ -70,6 +71,7 @@ _STATUS: list[tuple[type[ShipyardError], int]] = [
     (MalformedRequest, 400),
     (InvalidInput, 422),
     (NotFound, 404),
+    (Conflict, 409),
     (Unauthorized, 401),
     (Forbidden, 403),
     (Unavailable, 503),
