@@ -13,12 +13,24 @@ Floats in the figures are cut to 4 significant digits: the page stays small with
 from __future__ import annotations
 
 import html
-import itertools
-import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
+
+from shipyard.monitor._charts import (
+    COLORWAY,
+    CURRENT_COLOR,
+    category_traces,
+    chart_layout,
+    drifted_first,
+    finite,
+    metric_names,
+    number_text,
+    numeric_traces,
+    round4,
+    threshold_text,
+)
 
 __all__ = ["plotly_js_bundle", "render_report"]
 
@@ -27,14 +39,8 @@ PlotlyJs = Literal["inline", "sibling"]
 PLOTLY_SIBLING_NAME = "plotly.min.js"
 MAX_DISTRIBUTION_CHARTS = 30
 MAX_TREND_FEATURES = 10
-MAX_CATEGORIES = 30
 MAX_PERFORMANCE_METRICS = 3
 
-_PVALUE_METHODS = frozenset({"ks", "chisquare"})
-_COUNT_KEYS = frozenset({"n_labeled", "label_coverage", "n", "n_rows"})
-_REFERENCE_COLOR = "#9aa5b1"
-_CURRENT_COLOR = "#d9480f"
-_COLORWAY = ["#1c6dd0", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c"]
 _CONFIG = '{"displaylogo":false,"responsive":true,"modeBarButtonsToRemove":["lasso2d","select2d"]}'
 
 _STYLE = """
@@ -97,8 +103,8 @@ def render_report(
         _notes(result.get("notes") or [], result.get("not_measured") or []),
         _cards(result),
         _drift_over_time(result, history),
-        _features_table(_features(result)),
-        _distributions(_features(result)),
+        _features_table(drifted_first(result)),
+        _distributions(drifted_first(result)),
         _output_drift(result),
         _quality(result.get("quality")),
         _performance_over_time(result.get("performance")),
@@ -163,7 +169,10 @@ def _header(result: Mapping[str, Any], target: str, status: str) -> str:
     if result.get("started_at"):
         took = result.get("duration_s")
         facts.append(
-            ("run", _join(_when(result["started_at"]), f"took {_num(took)} s" if took else None))
+            (
+                "run",
+                _join(_when(result["started_at"]), f"took {number_text(took)} s" if took else None),
+            )
         )
     if result.get("id"):
         facts.append(("run id", str(result["id"])))
@@ -180,8 +189,8 @@ def _alerts(alerts: Sequence[Mapping[str, Any]]) -> str:
     rows = [
         (
             str(alert.get("rule") or alert.get("metric") or ""),
-            _num(alert.get("value")),
-            f"{alert.get('op') or ''} {_num(alert.get('threshold'))}".strip(),
+            number_text(alert.get("value")),
+            f"{alert.get('op') or ''} {number_text(alert.get('threshold'))}".strip(),
             str(alert.get("message") or ""),
         )
         for alert in alerts
@@ -216,7 +225,7 @@ def _cards(result: Mapping[str, Any]) -> str:
     if window.get("rows") is not None:
         reference_rows = (result.get("reference") or {}).get("rows")
         note = f"reference {_rows(reference_rows)}" if reference_rows is not None else ""
-        cards.append(_card("rows in window", _num(window["rows"]), note))
+        cards.append(_card("rows in window", number_text(window["rows"]), note))
     quality = result.get("quality")
     if quality:
         problems = quality.get("problems") or []
@@ -233,27 +242,29 @@ def _cards(result: Mapping[str, Any]) -> str:
 def _performance_card(performance: Mapping[str, Any]) -> str:
     """The headline metric realized (from labels) against estimated (without) and reference."""
     sides = {side: performance.get(side) or {} for side in ("reference", "realized", "estimated")}
-    metrics = _metric_names(sides.values())
+    metrics = metric_names(sides.values())
     if not metrics:
         return _card("performance", "—", "no metrics")
     main = metrics[0]
     value = sides["realized"].get(main, sides["estimated"].get(main))
-    rows = [(m, *(_num(sides[side].get(m)) for side in sides)) for m in metrics]
+    rows = [(m, *(number_text(sides[side].get(m)) for side in sides)) for m in metrics]
     notes = []
     realized = sides["realized"]
     if realized.get("label_coverage") is not None:
         labeled = realized.get("n_labeled")
         notes.append(
             f"labels for {_pct(realized['label_coverage'])} of rows"
-            + (f" ({_num(labeled)})" if labeled is not None else "")
+            + (f" ({number_text(labeled)})" if labeled is not None else "")
         )
     drops = performance.get("drops") or {}
-    notes += [f"{key.replace('_', ' ')}: {_num(v)}" for key, v in drops.items() if v is not None]
+    notes += [
+        f"{key.replace('_', ' ')}: {number_text(v)}" for key, v in drops.items() if v is not None
+    ]
     table = _table(("metric", "reference", "realized", "estimated"), rows, numeric={1, 2, 3})
     heading = f"{main} ({performance.get('task') or 'performance'})"
     return (
         f"<div class='card'><h3>{html.escape(heading)}</h3>"
-        f"<div class='value'>{html.escape(_num(value))}</div>{table}"
+        f"<div class='value'>{html.escape(number_text(value))}</div>{table}"
         f"<p>{html.escape('; '.join(notes))}</p></div>"
     )
 
@@ -271,28 +282,28 @@ def _drift_over_time(result: Mapping[str, Any], history: Sequence[Mapping[str, A
         [
             go.Scatter(
                 x=times,
-                y=[_round(run.get("drift_share")) for run in runs],
+                y=[round4(run.get("drift_share")) for run in runs],
                 name="drift share",
                 mode="lines+markers",
                 marker={
                     "color": [
-                        _CURRENT_COLOR if run.get("status") == "alert" else _COLORWAY[0]
+                        CURRENT_COLOR if run.get("status") == "alert" else COLORWAY[0]
                         for run in runs
                     ],
                     "size": 8,
                 },
-                line={"color": _COLORWAY[0]},
+                line={"color": COLORWAY[0]},
                 text=[html.escape(str(run.get("status") or "")) for run in runs],
             )
         ],
-        layout=_layout("Drift share per run", 300, y_title="drift share", y_format=".0%"),
+        layout=chart_layout("Drift share per run", 300, y_title="drift share", y_format=".0%"),
     )
     threshold = drift.get("drift_share_threshold")
-    if _finite(threshold):
+    if finite(threshold):
         share.add_trace(
             go.Scatter(
                 x=[times[0], times[-1]],
-                y=[_round(threshold)] * 2,
+                y=[round4(threshold)] * 2,
                 name="threshold",
                 mode="lines",
                 line={"dash": "dash", "color": "#b3261e"},
@@ -305,13 +316,15 @@ def _drift_over_time(result: Mapping[str, Any], history: Sequence[Mapping[str, A
             [
                 go.Scatter(
                     x=times,
-                    y=[_round((run.get("features") or {}).get(column)) for run in runs],
+                    y=[round4((run.get("features") or {}).get(column)) for run in runs],
                     name=html.escape(column),
                     mode="lines+markers",
                 )
                 for column in columns
             ],
-            layout=_layout("Drift statistic of the drifted features", 320, y_title="statistic"),
+            layout=chart_layout(
+                "Drift statistic of the drifted features", 320, y_title="statistic"
+            ),
         )
         parts.append(_chart(statistic, "drift-features"))
     return f"<section id='drift-over-time'><h2>Drift over time</h2>{''.join(parts)}</section>"
@@ -325,11 +338,11 @@ def _features_table(features: Sequence[Mapping[str, Any]]) -> str:
             str(f.get("column", "")),
             str(f.get("kind") or ""),
             str(f.get("method") or ""),
-            _num(f.get("statistic")),
-            _threshold(f),
+            number_text(f.get("statistic")),
+            threshold_text(f),
             "DRIFT" if f.get("drifted") else "ok",
-            _num(f.get("n_reference")),
-            _num(f.get("n_current")),
+            number_text(f.get("n_reference")),
+            number_text(f.get("n_current")),
         )
         for f in features
     ]
@@ -364,8 +377,8 @@ def _output_drift(result: Mapping[str, Any]) -> str:
         verdict = "drifted" if feature.get("drifted") else "not drifted"
         line = (
             f"<p>{html.escape(verdict)}: {html.escape(str(feature.get('method') or ''))} "
-            f"{html.escape(_num(feature.get('statistic')))} "
-            f"(threshold {html.escape(_threshold(feature))})</p>"
+            f"{html.escape(number_text(feature.get('statistic')))} "
+            f"(threshold {html.escape(threshold_text(feature))})</p>"
         )
         chart = (
             _distribution_figure(feature, key.replace("_", "-"))
@@ -405,31 +418,31 @@ def _performance_over_time(performance: Mapping[str, Any] | None) -> str:
     import plotly.graph_objects as go
 
     sides = [w.get(side) or {} for w in windows for side in ("realized", "estimated")]
-    metrics = _metric_names([performance.get("reference") or {}, *sides])
-    metrics = [m for m in metrics if any(_finite(side.get(m)) for side in sides)][
+    metrics = metric_names([performance.get("reference") or {}, *sides])
+    metrics = [m for m in metrics if any(finite(side.get(m)) for side in sides)][
         :MAX_PERFORMANCE_METRICS
     ]
     if not metrics:
         return ""
     times = [_axis_time(w.get("start")) for w in windows]
-    figure = go.Figure(layout=_layout("Performance per window", 320, y_title="metric"))
+    figure = go.Figure(layout=chart_layout("Performance per window", 320, y_title="metric"))
     reference = performance.get("reference") or {}
-    for color, metric in zip(_COLORWAY, metrics, strict=False):
+    for color, metric in zip(COLORWAY, metrics, strict=False):
         for side, dash in (("realized", "solid"), ("estimated", "dash")):
             figure.add_trace(
                 go.Scatter(
                     x=times,
-                    y=[_round((w.get(side) or {}).get(metric)) for w in windows],
+                    y=[round4((w.get(side) or {}).get(metric)) for w in windows],
                     name=html.escape(f"{metric} {side}"),
                     mode="lines+markers",
                     line={"color": color, "dash": dash},
                 )
             )
-        if _finite(reference.get(metric)):
+        if finite(reference.get(metric)):
             figure.add_trace(
                 go.Scatter(
                     x=[times[0], times[-1]],
-                    y=[_round(reference[metric])] * 2,
+                    y=[round4(reference[metric])] * 2,
                     name=html.escape(f"{metric} reference"),
                     mode="lines",
                     line={"color": color, "dash": "dot", "width": 1},
@@ -470,112 +483,24 @@ def _distribution_figure(feature: Mapping[str, Any], key: str) -> str:
     column = str(feature.get("column", ""))
     dist = feature.get("distribution") or {}
     verdict = "DRIFT" if feature.get("drifted") else "ok"
-    layout = _layout("", 240)
+    layout = chart_layout("", 240)
     if "categories" in dist:
-        traces, y_title = _category_traces(dist), "share"
+        traces, y_title = category_traces(dist), "share"
         layout["barmode"] = "group"
         layout["yaxis"]["tickformat"] = ".0%"
     else:
-        traces, y_title = _numeric_traces(dist)
+        traces, y_title = numeric_traces(dist)
     layout["yaxis"]["title"] = {"text": y_title}
     figure = go.Figure(traces, layout=layout)
     css = "failed" if feature.get("drifted") else "passed"
-    method = _join(feature.get("method"), _num(feature.get("statistic")))
+    method = _join(feature.get("method"), number_text(feature.get("statistic")))
     return (
         f"<figure class='distribution' data-column='{html.escape(column)}'>"
         f"<figcaption><strong>{html.escape(column)}</strong> {html.escape(method)} "
-        f"({html.escape(_threshold(feature))}) <span class='{css}'>{verdict}</span></figcaption>"
+        f"({html.escape(threshold_text(feature))}) "
+        f"<span class='{css}'>{verdict}</span></figcaption>"
         f"{_chart(figure, key)}</figure>"
     )
-
-
-def _numeric_traces(dist: Mapping[str, Any]) -> tuple[list[Any], str]:
-    """Step lines over the bin edges: shares when the bins are equally wide, else share per
-    unit (a share alone would exaggerate the wide bins); bars per bin when edges are unusable."""
-    import plotly.graph_objects as go
-
-    edges = [float(e) if _finite(e) else math.nan for e in dist.get("edges") or []]
-    sides = {side: list(dist.get(side) or []) for side in ("reference", "current")}
-    n = len(sides["reference"])
-    widths = [b - a for a, b in itertools.pairwise(edges)]
-    if len(edges) != n + 1 or not all(w > 0 for w in widths):  # NaN fails too
-        labels = [f"bin {i + 1}" for i in range(n)]
-        return [_bar(labels, sides[side], side) for side in sides], "share"
-    equal = max(widths) <= min(widths) * 1.01
-    traces = []
-    for side, values in sides.items():
-        heights = [
-            _round(v if equal else v / w) if _finite(v) else None
-            for v, w in zip(values, widths, strict=False)
-        ]
-        reference = side == "reference"
-        traces.append(
-            go.Scatter(
-                x=[_round(e) for e in edges],
-                y=[*heights, heights[-1] if heights else None],
-                name=side,
-                mode="lines",
-                line={"shape": "hv", "color": _REFERENCE_COLOR if reference else _CURRENT_COLOR},
-                fill="tozeroy" if reference else None,
-            )
-        )
-    return traces, "share" if equal else "share per unit"
-
-
-def _category_traces(dist: Mapping[str, Any]) -> list[Any]:
-    """Grouped bars of the largest :data:`MAX_CATEGORIES` categories; the rest summed as one."""
-    categories = [str(c) for c in dist.get("categories") or []]
-    reference = [v if _finite(v) else 0.0 for v in dist.get("reference") or []]
-    current = [v if _finite(v) else 0.0 for v in dist.get("current") or []]
-    n = min(len(categories), len(reference), len(current))
-    order = sorted(range(n), key=lambda i: -max(reference[i], current[i]))
-    kept, dropped = order[:MAX_CATEGORIES], order[MAX_CATEGORIES:]
-    labels = [html.escape(categories[i]) for i in kept]
-    ref = [reference[i] for i in kept]
-    cur = [current[i] for i in kept]
-    if dropped:
-        labels.append(f"other ({len(dropped)})")
-        ref.append(sum(reference[i] for i in dropped))
-        cur.append(sum(current[i] for i in dropped))
-    return [_bar(labels, ref, "reference"), _bar(labels, cur, "current")]
-
-
-def _bar(labels: list[str], values: Sequence[Any], side: str) -> Any:
-    import plotly.graph_objects as go
-
-    color = _REFERENCE_COLOR if side == "reference" else _CURRENT_COLOR
-    return go.Bar(x=labels, y=[_round(v) for v in values], name=side, marker={"color": color})
-
-
-def _layout(
-    title: str, height: int, *, y_title: str = "", y_format: str | None = None
-) -> dict[str, Any]:
-    """A small layout with its own template: plotly's default template adds ~10 kB per chart."""
-    import plotly.graph_objects as go
-
-    axis = {"gridcolor": "#eee", "linecolor": "#999", "zerolinecolor": "#ccc", "automargin": True}
-    template = go.layout.Template(
-        layout={
-            "font": {"family": "system-ui, sans-serif", "size": 11, "color": "#222"},
-            "colorway": _COLORWAY,
-            "paper_bgcolor": "white",
-            "plot_bgcolor": "white",
-            "hovermode": "x unified",
-            "xaxis": axis,
-            "yaxis": axis,
-        }
-    )
-    yaxis: dict[str, Any] = {"title": {"text": y_title}}
-    if y_format:
-        yaxis["tickformat"] = y_format
-    return {
-        "template": template,
-        "title": {"text": title, "font": {"size": 13}} if title else None,
-        "height": height,
-        "margin": {"l": 50, "r": 10, "t": 36 if title else 10, "b": 40},
-        "legend": {"orientation": "h", "y": -0.2},
-        "yaxis": yaxis,
-    }
 
 
 def _chart(figure: Any, key: str) -> str:
@@ -588,12 +513,6 @@ def _chart(figure: Any, key: str) -> str:
 
 
 # --- data --------------------------------------------------------------------------------------
-
-
-def _features(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The drift verdicts per feature, drifted first (each group in the run's order)."""
-    features = list((result.get("drift") or {}).get("features") or [])
-    return sorted(features, key=lambda f: not f.get("drifted"))
 
 
 def _runs(
@@ -616,14 +535,6 @@ def _runs(
                 }
             )
     return runs
-
-
-def _metric_names(sides: Iterable[Mapping[str, Any]]) -> list[str]:
-    """The metrics named by any side, first seen first, without the label counts."""
-    names: list[str] = []
-    for side in sides:
-        names += [k for k in side if k not in _COUNT_KEYS and k not in names]
-    return names
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -660,39 +571,12 @@ def _badge(status: str) -> str:
     return f"<span class='badge {css}'>{html.escape(status.upper().replace('_', ' '))}</span>"
 
 
-def _threshold(feature: Mapping[str, Any]) -> str:
-    """The threshold with its direction: a p-value drifts below it, a distance above."""
-    value = feature.get("threshold")
-    if value is None:
-        return "—"
-    return f"{'p <' if feature.get('method') in _PVALUE_METHODS else '>'} {_num(value)}"
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _round(value: Any) -> float | None:
-    """4 significant digits, ``None`` (a gap) for a missing or non-finite value."""
-    return float(f"{value:.4g}") if _finite(value) else None
-
-
-def _num(value: Any) -> str:
-    if isinstance(value, bool) or value is None:
-        return "—" if value is None else str(value)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else "—"
-    return str(value)
-
-
 def _pct(value: Any) -> str:
-    return f"{value * 100:.3g}%" if _finite(value) else "—"
+    return f"{value * 100:.3g}%" if finite(value) else "—"
 
 
 def _rows(value: Any) -> str | None:
-    return None if value is None else f"{_num(value)} rows"
+    return None if value is None else f"{number_text(value)} rows"
 
 
 def _join(*parts: Any) -> str:

@@ -68,17 +68,17 @@ def monitoring_page(request: Request, target: str | None = None) -> Any:
 
 @router.get("/monitoring/{run_id}")
 def monitor_run_page(run_id: str, request: Request) -> Any:
-    from shipyard.monitor._report_html import _features, _threshold
+    from shipyard.monitor._charts import drifted_first, threshold_text
 
     result = monitor_run(run_id)
-    features = [dict(f) | {"threshold_text": _threshold(f)} for f in _features(result)]
+    features = [dict(f) | {"threshold_text": threshold_text(f)} for f in drifted_first(result)]
     drawn = [f for f in features if f.get("distribution")][:MAX_DISTRIBUTIONS]
     charts = [{"id": f"dist-{i}", "figure": distribution_figure(f)} for i, f in enumerate(drawn)]
     outputs = []
     for key in ("prediction_drift", "target_drift"):
         feature = result.get(key)
         if feature:
-            outputs.append(feature | {"key": key, "threshold_text": _threshold(feature)})
+            outputs.append(feature | {"key": key, "threshold_text": threshold_text(feature)})
             if feature.get("distribution"):
                 charts.append({"id": key, "figure": distribution_figure(feature)})
     retrain = result.get("retrain")
@@ -130,7 +130,7 @@ def chain_steps(chain: dict[str, Any]) -> list[dict[str, Any]]:
 
 def performance_rows(performance: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Each metric realized (from labels), estimated (before labels) and at training time."""
-    from shipyard.monitor._report_html import _metric_names
+    from shipyard.monitor._charts import metric_names
 
     if not performance:
         return []
@@ -143,7 +143,7 @@ def performance_rows(performance: dict[str, Any] | None) -> list[dict[str, Any]]
             "drop": drops.get(f"{metric}_drop"),
             "estimated_drop": drops.get(f"estimated_{metric}_drop"),
         }
-        for metric in _metric_names(sides.values())
+        for metric in metric_names(sides.values())
         if metric != "label_coverage"
     ]
 
@@ -153,16 +153,16 @@ def distribution_figure(feature: dict[str, Any]) -> dict[str, Any]:
     monitor report draws it, as Plotly JSON."""
     import plotly.graph_objects as go
 
-    from shipyard.monitor._report_html import _category_traces, _layout, _numeric_traces
+    from shipyard.monitor._charts import category_traces, chart_layout, numeric_traces
 
     dist = feature.get("distribution") or {}
-    layout = _layout("", 240)
+    layout = chart_layout("", 240)
     if "categories" in dist:
-        traces, y_title = _category_traces(dist), "share"
+        traces, y_title = category_traces(dist), "share"
         layout["barmode"] = "group"
         layout["yaxis"]["tickformat"] = ".0%"
     else:
-        traces, y_title = _numeric_traces(dist)
+        traces, y_title = numeric_traces(dist)
     layout["yaxis"]["title"] = {"text": y_title}
     figure: dict[str, Any] = json.loads(go.Figure(traces, layout=layout).to_json())
     return figure
