@@ -14,7 +14,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 def check_entity_name(kind: str, name: object) -> str:
     """A dataset or model name: 1-128 letters, digits, ``_ . -``; a letter or digit first."""
-    if isinstance(name, str) and _NAME.match(name):
+    if isinstance(name, str) and _NAME.fullmatch(name):
         return name
     raise InvalidInput(
         f"Invalid {kind} name {name!r}.",

@@ -68,7 +68,7 @@ _REF = re.compile(r"^(?P<name>[^:@/\\]+)(?:[:@](?P<version>\d+|latest))?$")
 
 def resolve_dataset(ref: str) -> DatasetVersion:
     """The version a reference names: NAME or NAME@latest (newest), NAME:3 or NAME@3."""
-    found = _REF.match(ref) if isinstance(ref, str) else None
+    found = _REF.fullmatch(ref) if isinstance(ref, str) else None
     if found is None:
         raise InvalidInput(
             f"Cannot read {ref!r} as a dataset reference.",

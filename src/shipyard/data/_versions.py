@@ -258,7 +258,7 @@ def _read(data: object, storage_options: dict[str, Any] | None) -> tuple[pa.Tabl
 
 
 def _check_context(context: object) -> str:
-    if isinstance(context, str) and _CONTEXT.match(context):
+    if isinstance(context, str) and _CONTEXT.fullmatch(context):
         return context
     raise InvalidInput(
         f"Invalid dataset context {context!r}.",

@@ -31,7 +31,7 @@ def check_model_name(name: object) -> str:
 
 
 def check_alias(alias: object, *, allow_latest: bool = False) -> str:
-    if isinstance(alias, str) and _ALIAS.match(alias) and (allow_latest or alias != LATEST):
+    if isinstance(alias, str) and _ALIAS.fullmatch(alias) and (allow_latest or alias != LATEST):
         return alias
     if alias == LATEST:
         raise InvalidInput(

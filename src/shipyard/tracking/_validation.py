@@ -23,7 +23,7 @@ MAX_VALUE_CHARS = 8000
 
 def check_key(kind: str, key: object) -> str:
     """A param, metric or tag key: letters, digits, ``_-. /:``, at most 250 characters."""
-    if isinstance(key, str) and _KEY.match(key) and not key.endswith(" "):
+    if isinstance(key, str) and _KEY.fullmatch(key) and not key.endswith(" "):
         return key
     raise InvalidInput(
         f"Invalid {kind} key {key!r}.",

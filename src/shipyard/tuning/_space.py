@@ -195,7 +195,7 @@ def check_space(space: object) -> dict[str, Distribution]:
         )
     checked: dict[str, Distribution] = {}
     for name, dist in space.items():
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise InvalidInput(
                 f"Invalid search space name {name!r}.",
                 hint="Names start with a letter or '_' and use letters, digits and '_.-'.",
