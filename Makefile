@@ -35,6 +35,7 @@ bench: $(DEPS)
 	$(PY) benchmarks/pipelines.py
 	$(PY) benchmarks/serving.py
 	$(PY) benchmarks/drift.py
+	$(PY) benchmarks/ui.py
 
 lint: $(DEPS)
 	$(VENV)/bin/ruff check src tests benchmarks examples
