@@ -184,3 +184,24 @@ def test_log_model_with_an_unsupported_object_names_the_flavors(workspace: Path)
         run.log_model(object(), "model", input_example=[[1.0]])
     assert "sklearn" in caught.value.message and "object" in caught.value.message
     assert caught.value.hint is not None and "shipyard.flavors" in caught.value.hint
+
+
+def test_versions_of_run_are_the_versions_made_from_its_model(workspace: Path, cancer: Any) -> None:
+    ref = _log(cancer, auc=0.92)
+    other = _log(cancer, c=0.1)
+    sy.register_model(other, "cancer-clf")  # v1, from the other run
+    sy.register_model(ref, "cancer-clf", tags={"team": "risk"})  # v2
+    sy.register_model(ref, "audit")  # v1 of a second model, same run
+    sy.register_model("models:/cancer-clf/2", "copy")  # registered again: still this run's
+    sy.set_alias("cancer-clf", "champion", 2)
+    service = registry.registry_service()
+    found = service.versions_of_run(ref.run_id[:16])  # a prefix is enough
+    assert [(v.name, v.version) for v in found] == [("audit", 1), ("cancer-clf", 2), ("copy", 1)]
+    assert found == [service.get_version(v.name, v.version) for v in found]  # same hydration
+    assert found[1].aliases == ("champion",) and found[1].tags == {"team": "risk"}
+    assert found[1].metrics == {"auc": pytest.approx(0.92)} and found[1].datasets == ("cancer:1",)
+    with sy.start_run(experiment="churn") as bare:
+        pass
+    assert service.versions_of_run(bare.id) == []
+    with pytest.raises(NotFound):
+        service.versions_of_run("0" * 10)  # a prefix of no run

@@ -228,3 +228,65 @@ def test_run_id_prefixes_are_not_patterns() -> None:
         sy.get_run("%%%%%%")
     with pytest.raises(sy.InvalidInput, match="Invalid run id"):
         sy.get_run(123)  # type: ignore[arg-type]
+
+
+def test_metric_histories_reads_many_runs_and_keys_at_once_like_metric_history() -> None:
+    service = tracking_service()
+    ids = []
+    for shift in (0.0, 1.0):
+        with sy.start_run(experiment="bulk") as run:
+            for step in (3, 0, 2):
+                run.log_metric("loss", step + shift, step=step)
+            run.flush()  # a second chunk: the history spans chunks
+            run.log_metrics({"loss": 9.0 + shift, "acc": math.nan}, step=1)
+            run.log_metric("loss", 7.0 + shift, step=1)  # same step: kept in logging order
+            run.log_metric("only_here", shift)
+            ids.append(run.id)
+    with sy.start_run(experiment="bulk") as quiet:
+        pass
+    every = service.metric_histories([ids[0][:16], ids[1], quiet.id])  # a prefix resolves too
+    assert set(every) == {(i, k) for i in ids for k in ("loss", "acc", "only_here")}
+    for run_id, key in every:
+        one, bulk = service.metric_history(run_id, key), every[(run_id, key)]
+        assert [(p.step, p.timestamp_ms) for p in bulk] == [(p.step, p.timestamp_ms) for p in one]
+        assert [repr(p.value) for p in bulk] == [repr(p.value) for p in one]  # NaN too
+    assert [(p.step, p.value) for p in every[(ids[1], "loss")]] == [
+        (0, 1.0),
+        (1, 10.0),
+        (1, 8.0),
+        (2, 3.0),
+        (3, 4.0),
+    ]
+    some = service.metric_histories(ids, ["loss", "missing"])
+    assert set(some) == {(ids[0], "loss"), (ids[1], "loss")}
+    assert service.metric_histories(ids, []) == {} == service.metric_histories([])
+    counts = service.metric_counts([*ids, quiet.id])
+    assert counts == {pair: len(points) for pair, points in every.items()}
+    assert service.metric_counts(ids, ["acc"]) == {(ids[0], "acc"): 1, (ids[1], "acc"): 1}
+
+
+def test_latest_runs_by_tag_is_the_newest_run_of_each_tag_value() -> None:
+    service = tracking_service()
+
+    def make(target: str | None, kind: str = "check") -> str:
+        tags = {"kind": kind} | ({"target": target} if target is not None else {})
+        run = service.create_run("watch", initial_tags=tags)
+        service.end_run(run.id)
+        return run.id
+
+    old_a = make("a")
+    newest_b = make("b")
+    for _ in range(3):
+        newest_a = make("a")
+    make("a", kind="retrain")  # newer, but not a check
+    make(None)  # no target: not grouped
+    service.create_run("elsewhere", initial_tags={"kind": "check", "target": "c"})
+    latest = service.latest_runs_by_tag("watch", "target", {"kind": "check"})
+    assert [(r.id, r.tags["target"]) for r in latest] == [(newest_a, "a"), (newest_b, "b")]
+    assert latest[0].tags == {"kind": "check", "target": "a"} and latest[0].experiment == "watch"
+    any_kind = service.latest_runs_by_tag("watch", "target")
+    assert [r.tags["kind"] for r in any_kind] == ["retrain", "check"]
+    assert old_a not in {r.id for r in any_kind}
+    assert service.latest_runs_by_tag("watch", "target", {"kind": "nope"}) == []
+    with pytest.raises(sy.NotFound):
+        service.latest_runs_by_tag("no-such-experiment", "target")

@@ -286,5 +286,5 @@ def test_the_stored_report_opens_sandboxed_with_its_charts(
     page.goto(f"{ui.url}/api/runs/{seeded.monitor_alert_run}/artifacts/report.html?inline=1")
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length > 3")
     assert page.evaluate("window.origin") == "null"
-    with pytest.raises(Exception, match="(?i)sandbox|SecurityError|denied"):
+    with pytest.raises(Exception, match=r"(?i)sandbox|SecurityError|denied"):
         page.evaluate("document.cookie")

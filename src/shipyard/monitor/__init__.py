@@ -41,7 +41,12 @@ if TYPE_CHECKING:
         realized_performance,
     )
     from shipyard.monitor._result import MonitorResult
-    from shipyard.monitor._store import list_monitor_runs, load_result
+    from shipyard.monitor._store import (
+        alert_count,
+        latest_monitor_runs,
+        list_monitor_runs,
+        load_result,
+    )
 
 __all__ = [
     "Calibration",
@@ -52,6 +57,7 @@ __all__ = [
     "MonitorResult",
     "PerformanceReport",
     "WindowPerformance",
+    "alert_count",
     "compare_with_reference",
     "detect_drift",
     "estimate_performance",
@@ -59,6 +65,7 @@ __all__ = [
     "fit_calibration",
     "join_feedback",
     "labeled_window",
+    "latest_monitor_runs",
     "list_monitor_runs",
     "load_result",
     "monitor",
@@ -89,6 +96,11 @@ _HOMES = {
     ),
     "shipyard.monitor._monitor": ("monitor",),
     "shipyard.monitor._result": ("MonitorResult",),
-    "shipyard.monitor._store": ("list_monitor_runs", "load_result"),
+    "shipyard.monitor._store": (
+        "alert_count",
+        "latest_monitor_runs",
+        "list_monitor_runs",
+        "load_result",
+    ),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

@@ -1,7 +1,7 @@
 """Chart pieces a monitor run's pages share — the HTML report and the dashboard: distribution
 overlays (reference vs current), a small plotly layout, features ordered drifted first, and the
-numbers as they are shown. Every label taken from data is HTML-escaped here (plotly.js reads a
-few HTML tags in labels); floats are cut to 4 significant digits to keep pages small.
+numbers as they are shown. Every label taken from data goes through :func:`plotly_text` (plotly.js
+reads a few HTML tags in labels); floats are cut to 4 significant digits to keep pages small.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "metric_names",
     "number_text",
     "numeric_traces",
+    "plotly_text",
     "round4",
     "threshold_text",
 ]
@@ -36,6 +37,13 @@ _COUNT_KEYS = frozenset({"n_labeled", "label_coverage", "n", "n_rows"})
 REFERENCE_COLOR = "#9aa5b1"
 CURRENT_COLOR = "#d9480f"
 COLORWAY = ["#1c6dd0", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#0b7285", "#c2255c"]
+
+
+def plotly_text(value: Any) -> str:
+    """A label from data as plotly.js shows it literally. plotly.js reads a few HTML tags in
+    labels (``<a href>`` becomes a live link) and decodes ``&amp;``, ``&lt;`` and ``&gt;``, but not
+    ``&quot;``: so only those three are escaped and quotes stay quotes."""
+    return html.escape(str(value), quote=False)
 
 
 def numeric_traces(dist: Mapping[str, Any]) -> tuple[list[Any], str]:
@@ -79,7 +87,7 @@ def category_traces(dist: Mapping[str, Any]) -> list[Any]:
     n = min(len(categories), len(reference), len(current))
     order = sorted(range(n), key=lambda i: -max(reference[i], current[i]))
     kept, dropped = order[:MAX_CATEGORIES], order[MAX_CATEGORIES:]
-    labels = [html.escape(categories[i]) for i in kept]
+    labels = [plotly_text(categories[i]) for i in kept]
     ref = [reference[i] for i in kept]
     cur = [current[i] for i in kept]
     if dropped:

@@ -28,6 +28,7 @@ from shipyard.monitor._charts import (
     metric_names,
     number_text,
     numeric_traces,
+    plotly_text,
     round4,
     threshold_text,
 )
@@ -293,7 +294,7 @@ def _drift_over_time(result: Mapping[str, Any], history: Sequence[Mapping[str, A
                     "size": 8,
                 },
                 line={"color": COLORWAY[0]},
-                text=[html.escape(str(run.get("status") or "")) for run in runs],
+                text=[plotly_text(run.get("status") or "") for run in runs],
             )
         ],
         layout=chart_layout("Drift share per run", 300, y_title="drift share", y_format=".0%"),
@@ -317,7 +318,7 @@ def _drift_over_time(result: Mapping[str, Any], history: Sequence[Mapping[str, A
                 go.Scatter(
                     x=times,
                     y=[round4((run.get("features") or {}).get(column)) for run in runs],
-                    name=html.escape(column),
+                    name=plotly_text(column),
                     mode="lines+markers",
                 )
                 for column in columns
@@ -433,7 +434,7 @@ def _performance_over_time(performance: Mapping[str, Any] | None) -> str:
                 go.Scatter(
                     x=times,
                     y=[round4((w.get(side) or {}).get(metric)) for w in windows],
-                    name=html.escape(f"{metric} {side}"),
+                    name=plotly_text(f"{metric} {side}"),
                     mode="lines+markers",
                     line={"color": color, "dash": dash},
                 )
@@ -443,7 +444,7 @@ def _performance_over_time(performance: Mapping[str, Any] | None) -> str:
                 go.Scatter(
                     x=[times[0], times[-1]],
                     y=[round4(reference[metric])] * 2,
-                    name=html.escape(f"{metric} reference"),
+                    name=plotly_text(f"{metric} reference"),
                     mode="lines",
                     line={"color": color, "dash": "dot", "width": 1},
                 )

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from shipyard.core.errors import InvalidInput, NotFound
+from shipyard.core.errors import InvalidInput, NotFound, StoreError
 
 if TYPE_CHECKING:
     from shipyard.monitor._config import MonitorConfig
@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPERIMENT",
     "RESULT_FILE",
+    "alert_count",
     "history",
+    "latest_monitor_runs",
     "list_monitor_runs",
     "load_result",
     "store_result",
@@ -40,6 +42,7 @@ PLOTLY_FILE = "plotly.min.js"
 TARGET_TAG = "monitor.target"
 STATUS_TAG = "monitor.status"
 KIND_TAG = "monitor.kind"
+ALERTS_TAG = "monitor.alerts"
 _HISTORY = 50
 _METRIC_KEY = re.compile(r"[\w][\w\-. /:]{0,239}")
 _log = logging.getLogger("shipyard.monitor")
@@ -71,7 +74,7 @@ def store_result(
             from shipyard.monitor._retrain import retrain_on_alert
 
             result.retrain = retrain_on_alert(result, config.retrain)
-        run.set_tags({STATUS_TAG: result.status, "monitor.alerts": str(len(result.alerts))})
+        run.set_tags({STATUS_TAG: result.status, ALERTS_TAG: str(len(result.alerts))})
         _write_files(run, result)
 
 
@@ -136,6 +139,28 @@ def list_monitor_runs(target: str | None = None, limit: int = 50) -> list[RunRec
     return search_monitor_runs("check", {TARGET_TAG: target}, limit)
 
 
+def latest_monitor_runs() -> list[RunRecord]:
+    """The newest monitor run of every target, newest first: what "which targets are watched,
+    and are they alerting now" needs, however many runs older checks left behind (one query,
+    :meth:`~shipyard.tracking.TrackingService.latest_runs_by_tag`)."""
+    from shipyard.tracking import tracking_service
+
+    try:
+        return tracking_service().latest_runs_by_tag(EXPERIMENT, TARGET_TAG, {KIND_TAG: "check"})
+    except NotFound:  # no monitor run yet: no experiment either
+        return []
+
+
+def alert_count(run: RunRecord) -> int:
+    """How many alerts monitor run ``run`` raised (0 while it runs); a tag edited into something
+    that is not a count reads as 0 rather than breaking whoever shows it."""
+    text = run.tags.get(ALERTS_TAG) or "0"
+    try:
+        return max(int(text.strip()), 0)
+    except ValueError:
+        return 0
+
+
 def search_monitor_runs(kind: str, tags: Mapping[str, str | None], limit: int) -> list[RunRecord]:
     """Runs of the ``monitor`` experiment of one ``kind`` (check, retrain) whose ``tags`` have
     the given values (``None``: any), newest first."""
@@ -170,7 +195,15 @@ def load_result(run_id: str) -> dict[str, Any]:
             f"Run {run_id} is not a monitor run (it has no {RESULT_FILE}).",
             hint="List monitor runs with: shipyard monitor list.",
         ) from None
-    document: dict[str, Any] = json.loads(data)
+    try:
+        document = json.loads(data)
+    except ValueError:  # not JSON, or not UTF-8
+        document = None
+    if not isinstance(document, dict):
+        raise StoreError(
+            f"The {RESULT_FILE} of monitor run {run_id} is not a JSON object.",
+            hint=f"Run the check again; the run's files: shipyard artifacts list {run_id}.",
+        )
     document["id"] = run_id
     return document
 

@@ -382,31 +382,25 @@ class RegistryService:
             row = conn.execute(
                 sa.select(model_versions).where(model_versions.c.id == version_id)
             ).one()
-            tags = dict(
-                conn.execute(
-                    sa.select(model_version_tags.c.key, model_version_tags.c.value)
-                    .where(model_version_tags.c.version_id == version_id)
-                    .order_by(model_version_tags.c.key)
-                ).all()
-            )
-            return ModelVersion(
-                name=name,
-                version=row.version,
-                run_id=row.run_id,
-                artifact_path=row.artifact_path,
-                flavor=row.flavor,
-                status=row.status,
-                description=row.description,
-                created_by=row.created_by,
-                created_ms=row.created_ms,
-                updated_ms=row.updated_ms,
-                tags=tags,
-                aliases=tuple(_aliases_of(conn, version_id)),
-                metrics=version_metrics(conn, row.run_id),
-                datasets=tuple(version_datasets(conn, row.run_id)),
-            )
+            return _version_of(conn, name, row)
 
         return self._db.read(work)  # type: ignore[no-any-return]
+
+    def versions_of_run(self, run_id: str) -> list[ModelVersion]:
+        """The registered versions made from a model ``run_id`` logged (a prefix is enough), by
+        model name and version: one lookup on the versions' run, not a walk of every model."""
+        run_id = self.tracking.resolve_run_id(run_id)
+
+        def work(conn: Connection) -> list[ModelVersion]:
+            rows = conn.execute(
+                sa.select(model_versions, registered_models.c.name.label("model_name"))
+                .join(registered_models, registered_models.c.id == model_versions.c.model_id)
+                .where(model_versions.c.run_id == run_id)
+                .order_by(registered_models.c.name, model_versions.c.version)
+            ).all()
+            return [_version_of(conn, row.model_name, row) for row in rows]
+
+        return list(self._db.read(work))
 
     def resolve(self, uri: str | ModelUri) -> ModelVersion:
         """The version a ``models:/`` URI names right now (aliases move; numbers do not)."""
@@ -468,6 +462,33 @@ class RegistryService:
 
 
 # -- helpers inside a transaction ------------------------------------------------------------
+def _version_of(conn: Connection, name: str, row: Any) -> ModelVersion:
+    """A ``model_versions`` row of model ``name`` with its tags, aliases and lineage."""
+    tags = dict(
+        conn.execute(
+            sa.select(model_version_tags.c.key, model_version_tags.c.value)
+            .where(model_version_tags.c.version_id == row.id)
+            .order_by(model_version_tags.c.key)
+        ).all()
+    )
+    return ModelVersion(
+        name=name,
+        version=row.version,
+        run_id=row.run_id,
+        artifact_path=row.artifact_path,
+        flavor=row.flavor,
+        status=row.status,
+        description=row.description,
+        created_by=row.created_by,
+        created_ms=row.created_ms,
+        updated_ms=row.updated_ms,
+        tags=tags,
+        aliases=tuple(_aliases_of(conn, row.id)),
+        metrics=version_metrics(conn, row.run_id),
+        datasets=tuple(version_datasets(conn, row.run_id)),
+    )
+
+
 def _ensure_model(conn: Connection, name: str, now: int) -> int:
     stmt = (
         insert_for(conn, registered_models)

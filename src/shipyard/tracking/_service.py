@@ -10,7 +10,7 @@ import atexit
 import os
 import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -294,9 +294,109 @@ class TrackingService(ArtifactsMixin):
             .order_by(metric_chunks.c.id)
         )
         chunks = self.store.db.read(lambda conn: conn.execute(query).all())
-        points = [point for chunk in chunks for point in unpack_chunk(*chunk)]
-        points.sort(key=lambda point: point[0])  # stable: same-step values keep their order
-        return [MetricPoint(step, value, stamp) for step, value, stamp in points]
+        return _history(chunks)
+
+    def metric_histories(
+        self, run_ids: Sequence[str], keys: Sequence[str] | None = None
+    ) -> dict[tuple[str, str], list[MetricPoint]]:
+        """The histories of several runs and metrics in one read, as :meth:`metric_history` gives
+        each: ``(run_id, key)`` to points ordered by step. Run ids are resolved (prefixes too);
+        ``keys`` None is every metric; a pair with no value logged is absent."""
+        ids = list(dict.fromkeys(self.resolve_run_id(i) for i in run_ids))
+        wanted = None if keys is None else list(dict.fromkeys(keys))
+        columns = metric_chunks.c
+        found: dict[tuple[str, str], list[tuple[bytes, bytes, bytes]]] = {}
+        if not ids or wanted == []:
+            return {}
+
+        def work(conn: Connection) -> None:
+            for id_chunk in chunked(ids):
+                for key_chunk in [None] if wanted is None else chunked(wanted):
+                    query = (
+                        sa.select(
+                            columns.run_id,
+                            columns.key,
+                            columns.steps,
+                            columns.timestamps,
+                            columns["values"],
+                        )
+                        .where(columns.run_id.in_(id_chunk))
+                        .order_by(columns.id)
+                    )
+                    if key_chunk is not None:
+                        query = query.where(columns.key.in_(key_chunk))
+                    for run_id, key, steps, stamps, values in conn.execute(query):
+                        found.setdefault((run_id, key), []).append((steps, stamps, values))
+
+        self.store.db.read(work)
+        return {pair: _history(chunks) for pair, chunks in found.items()}
+
+    def metric_counts(
+        self, run_ids: Sequence[str], keys: Sequence[str] | None = None
+    ) -> dict[tuple[str, str], int]:
+        """How many values each run logged for each metric, without reading the values: what a
+        page needs to pick the metrics worth a chart before it reads their histories."""
+        ids = list(dict.fromkeys(self.resolve_run_id(i) for i in run_ids))
+        wanted = None if keys is None else list(dict.fromkeys(keys))
+        columns = metric_chunks.c
+        counts: dict[tuple[str, str], int] = {}
+        if not ids or wanted == []:
+            return counts
+
+        def work(conn: Connection) -> None:
+            for id_chunk in chunked(ids):
+                for key_chunk in [None] if wanted is None else chunked(wanted):
+                    query = (
+                        sa.select(columns.run_id, columns.key, sa.func.sum(columns.count))
+                        .where(columns.run_id.in_(id_chunk))
+                        .group_by(columns.run_id, columns.key)
+                    )
+                    if key_chunk is not None:
+                        query = query.where(columns.key.in_(key_chunk))
+                    for run_id, key, count in conn.execute(query):
+                        counts[(run_id, key)] = int(count or 0)
+
+        self.store.db.read(work)
+        return counts
+
+    def latest_runs_by_tag(
+        self, experiment: str, tag_key: str, with_tags: Mapping[str, str] | None = None
+    ) -> list[RunRecord]:
+        """The newest run of ``experiment`` for each value of tag ``tag_key`` (runs without it are
+        left out), newest first; only runs whose tags have the values in ``with_tags``. One
+        query however many runs there are: e.g. the latest monitor run of every target."""
+
+        def work(conn: Connection) -> list[RunRecord]:
+            experiment_id = next(iter(self._experiment_ids(conn, [experiment])))
+            grouping = tags.alias("grouping")
+            rank = (
+                sa.func.row_number()
+                .over(
+                    partition_by=grouping.c.value,
+                    order_by=(runs.c.start_ms.desc(), runs.c.id.desc()),
+                )
+                .label("rank")
+            )
+            ranked = (
+                sa.select(runs.c.id, rank)
+                .join(grouping, sa.and_(grouping.c.run_id == runs.c.id, grouping.c.key == tag_key))
+                .where(runs.c.experiment_id == experiment_id)
+            )
+            for key, value in (with_tags or {}).items():
+                matching = sa.select(tags.c.run_id).where(
+                    tags.c.run_id == runs.c.id, tags.c.key == key, tags.c.value == value
+                )
+                ranked = ranked.where(matching.exists())
+            newest = ranked.subquery()
+            query = (
+                sa.select(runs)
+                .join(newest, newest.c.id == runs.c.id)
+                .where(newest.c.rank == 1)
+                .order_by(runs.c.start_ms.desc(), runs.c.id.desc())
+            )
+            return self._hydrate(conn, conn.execute(query).all())
+
+        return list(self.store.db.read(work))
 
     def search_runs(
         self,
@@ -371,6 +471,14 @@ class TrackingService(ArtifactsMixin):
             )
             for row in rows
         ]
+
+
+def _history(chunks: Iterable[Sequence[bytes]]) -> list[MetricPoint]:
+    """The points of one run's metric from its chunks (steps, timestamps, values) in writing
+    order: ordered by step, same-step values in the order they were logged."""
+    points = [point for chunk in chunks for point in unpack_chunk(*chunk)]
+    points.sort(key=lambda point: point[0])  # stable: same-step values keep their order
+    return [MetricPoint(step, value, stamp) for step, value, stamp in points]
 
 
 def _float(value: float | None) -> float:

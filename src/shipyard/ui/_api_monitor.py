@@ -169,7 +169,9 @@ def query_server(url: str, token: str | None = None) -> dict[str, Any]:
             listed = client.get("/v1/deployments")
             listed.raise_for_status()
             answer["deployments"] = [
-                d for d in listed.json().get("deployments", ()) if isinstance(d, dict)
+                d
+                for d in listed.json().get("deployments", ())
+                if isinstance(d, dict) and isinstance(d.get("name"), str)
             ]
             scraped = client.get("/metrics")
             scraped.raise_for_status()
@@ -178,7 +180,8 @@ def query_server(url: str, token: str | None = None) -> dict[str, Any]:
         return answer | {"status": "unreachable", "error": f"{type(exc).__name__}: {exc}"}
     except httpx.HTTPStatusError as exc:
         return answer | {"status": "error", "error": f"HTTP {exc.response.status_code}"}
-    except (httpx.HTTPError, ValueError, AttributeError) as exc:  # not the server we expect
+    except (httpx.HTTPError, ValueError, AttributeError, KeyError, TypeError) as exc:
+        # Not the server we expect, or a malformed page (a histogram bucket without ``le``).
         return answer | {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
     return answer
 
@@ -273,7 +276,10 @@ def logged_versions(name: str, day: str | None) -> dict[str, Any]:
     from shipyard.core.config import resolve_settings
     from shipyard.serve import read_inference_log
 
-    start = (date.fromisoformat(day) - date(1970, 1, 1)).days * _DAY_MS
+    try:
+        start = (date.fromisoformat(day) - date(1970, 1, 1)).days * _DAY_MS
+    except ValueError:  # not a day the log wrote: nothing to read
+        return {"day": None, "model": None, "rows": 0, "versions": []}
     table = read_inference_log(
         resolve_settings().artifacts, name, since=start, until=start + _DAY_MS
     )
@@ -353,20 +359,28 @@ def monitoring_runs(
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """Each monitor run's verdict and headline numbers (drift share, drifted features, the
-    statistic of every feature, alerts), the thresholds drift is judged against, and the
-    targets monitored."""
-    from shipyard.monitor import list_monitor_runs
+    statistic of every feature, alerts), the thresholds drift is judged against, every target
+    monitored with its latest run (however old), and the targets alerting now."""
+    from shipyard.monitor import latest_monitor_runs, list_monitor_runs
 
     runs = [_run_row(run) for run in list_monitor_runs(target or None, limit)]
+    newest = latest_monitor_runs()
+    latest = [_run_row(run) for run in newest]
     return {
         "target": target or None,
         "runs": runs,
         "thresholds": drift_thresholds(runs[0]["id"] if runs else None),
-        "open_alerts": open_alerts(),
+        "targets": [
+            {k: row[k] for k in ("target", "status", "alerts", "start_ms")} | {"run_id": row["id"]}
+            for row in latest
+        ],
+        "open_alerts": open_alerts(newest),
     }
 
 
 def _run_row(run: Any) -> dict[str, Any]:
+    from shipyard.monitor import alert_count
+
     metrics = run.metrics
     return {
         "id": run.id,
@@ -387,7 +401,7 @@ def _run_row(run: Any) -> dict[str, Any]:
             for key, value in metrics.items()
             if key.startswith("drift.")
         },
-        "alerts": int(run.tags.get("monitor.alerts", "0") or 0),
+        "alerts": alert_count(run),
     }
 
 
@@ -447,6 +461,10 @@ def retrains(
         try:
             record = finite(json.loads(tracking.get_artifact(run.id, CHAIN_FILE)))
         except NotFound:  # still running: only the tags so far
+            record = None
+        except ValueError:  # not JSON (nor UTF-8): shown as a chain without its record
+            record = None
+        if not isinstance(record, dict):
             record = None
         chains.append(
             {

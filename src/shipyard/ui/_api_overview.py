@@ -3,9 +3,13 @@ their champion, deployments seen in the inference log, and the open alerts."""
 
 from __future__ import annotations
 
-from typing import Any
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
+
+if TYPE_CHECKING:
+    from shipyard.tracking import RunRecord
 
 __all__ = ["overview", "router"]
 
@@ -51,38 +55,56 @@ def overview() -> dict[str, Any]:
 
 
 def deployments_seen() -> list[dict[str, Any]]:
-    """Deployments that wrote an inference log, with the newest day they logged."""
+    """Deployments that wrote an inference log, with the newest day they logged. Only folders
+    the log writes count: a deployment-named folder holding ``date=YYYY-MM-DD`` folders; a
+    stray file or folder beside them is left out, never an error."""
+    from datetime import date
+
     import fsspec
 
     from shipyard.core.config import resolve_settings
+    from shipyard.serve._log_store import DEPLOYMENT_NAME
 
     root = f"{resolve_settings().artifacts}/inference"
     fs, path = fsspec.core.url_to_fs(root)
     if not fs.exists(path):
         return []
     found = []
-    for folder in sorted(fs.ls(path, detail=False)):
+    for folder in sorted(_folders(fs, path)):
         name = folder.rstrip("/").rsplit("/", 1)[-1]
-        days = sorted(p.rsplit("date=", 1)[-1] for p in fs.ls(folder, detail=False))
-        found.append({"name": name, "last_day": days[-1] if days else None})
+        if not DEPLOYMENT_NAME.fullmatch(name):
+            continue
+        days = []
+        for sub in _folders(fs, folder):
+            label = sub.rstrip("/").rsplit("/", 1)[-1]
+            if label.startswith("date="):
+                with suppress(ValueError):  # not a day folder the log wrote
+                    days.append(date.fromisoformat(label.removeprefix("date=")))
+        if days:
+            found.append({"name": name, "last_day": max(days).isoformat()})
     return found
 
 
-def open_alerts() -> list[dict[str, Any]]:
-    """The latest monitor run of each target, when it alerted."""
-    from shipyard.monitor._store import STATUS_TAG, list_monitor_runs
+def _folders(fs: Any, path: str) -> list[str]:
+    return [
+        str(entry["name"]) for entry in fs.ls(path, detail=True) if entry.get("type") == "directory"
+    ]
 
-    latest: dict[str, Any] = {}
-    for run in list_monitor_runs(limit=200):
-        latest.setdefault(run.tags.get("monitor.target", ""), run)
+
+def open_alerts(latest: list[RunRecord] | None = None) -> list[dict[str, Any]]:
+    """The latest monitor run of each target, when it alerted; ``latest`` is
+    :func:`shipyard.monitor.latest_monitor_runs` when the caller read it already."""
+    from shipyard.monitor import alert_count, latest_monitor_runs
+    from shipyard.monitor._store import STATUS_TAG, TARGET_TAG
+
     return [
         {
-            "target": target,
+            "target": run.tags.get(TARGET_TAG, ""),
             "run_id": run.id,
             "start_ms": run.start_ms,
-            "alerts": int(run.tags.get("monitor.alerts", "0") or 0),
+            "alerts": alert_count(run),
             "drift_share": run.metrics.get("drift_share"),
         }
-        for target, run in latest.items()
+        for run in (latest_monitor_runs() if latest is None else latest)
         if run.tags.get(STATUS_TAG) == "alert"
     ]

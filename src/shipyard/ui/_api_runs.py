@@ -20,7 +20,7 @@ from shipyard.core.errors import InvalidInput, NotFound
 from shipyard.models._ref import MODEL_META_FILE
 
 if TYPE_CHECKING:
-    from shipyard.tracking import ArtifactRecord, RunRecord, TrackingService
+    from shipyard.tracking import ArtifactRecord, MetricPoint, RunRecord, TrackingService
 
 __all__ = [
     "artifact",
@@ -29,6 +29,7 @@ __all__ = [
     "metric_history",
     "router",
     "run_artifacts",
+    "run_charts",
     "run_detail",
     "search",
 ]
@@ -37,6 +38,7 @@ router = APIRouter(tags=["runs"])
 MAX_PAGE = 1000
 MAX_CHILDREN = 200
 MAX_COMPARE = 10
+MAX_CHARTS = 50  # metric charts on one page; the other metrics are listed with their last value
 _IMAGES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".webp", ".svg", ".bmp"})
 _TEXT = frozenset(
     {".txt", ".csv", ".tsv", ".json", ".jsonl", ".log", ".md", ".yaml", ".yml", ".toml", ".py"}
@@ -121,7 +123,7 @@ def search(
 
 @router.get(
     "/runs/{run_id}",
-    summary="One run: params, metrics, tags, environment, parent and children, lineage",
+    summary="One run: params, metrics, tags, environment, parent and children, artifacts, lineage",
 )
 def run_detail(run_id: str) -> dict[str, Any]:
     """A run by its id or a unique prefix of at least 6 characters."""
@@ -129,6 +131,7 @@ def run_detail(run_id: str) -> dict[str, Any]:
 
     tracking = tracking_service()
     run = tracking.get_run(run_id)
+    logged = tracking.list_artifacts(run.id)
     parent = None
     if run.parent_id is not None:
         found = tracking.get_run(run.parent_id)
@@ -136,7 +139,7 @@ def run_detail(run_id: str) -> dict[str, Any]:
     children = tracking.search_runs(
         None, f"parent_id = '{run.id}'", ["start_time asc"], MAX_CHILDREN
     )
-    names = [a.name for a in tracking.list_artifacts(run.id)]
+    names = [a.name for a in logged]
     return {
         **run_summary(run),
         "error": run.error,
@@ -147,6 +150,7 @@ def run_detail(run_id: str) -> dict[str, Any]:
             for c in children.runs
         ],
         "more_children": children.next_page_token is not None,
+        "artifacts": [_artifact_entry(run.id, a) for a in logged],
         "lineage": {"datasets": _datasets_in(run.id), "models": _models_out(run.id, names)},
     }
 
@@ -168,28 +172,20 @@ def _datasets_in(run_id: str) -> list[dict[str, Any]]:
 
 def _models_out(run_id: str, artifact_names: list[str]) -> list[dict[str, Any]]:
     """Registered versions made from this run. Only a run that logged a model can have one,
-    so other runs skip the registry; others read one audit trail per model."""
+    so other runs skip the registry; the others cost one lookup on the versions' run."""
     if not any(n.rsplit("/", 1)[-1] == MODEL_META_FILE for n in artifact_names):
         return []
     from shipyard.registry import registry_service
 
-    registry = registry_service()
-    source = f"runs:/{run_id}/"
-    found = []
-    for model in registry.list_models():
-        for event in registry.history(model.name):
-            registered = event.action == "register" and event.version is not None
-            if registered and str(event.detail.get("source", "")).startswith(source):
-                version = registry.get_version(model.name, event.version or 0)
-                found.append(
-                    {
-                        "name": version.name,
-                        "version": version.version,
-                        "aliases": list(version.aliases),
-                        "status": version.status,
-                    }
-                )
-    return found
+    return [
+        {
+            "name": version.name,
+            "version": version.version,
+            "aliases": list(version.aliases),
+            "status": version.status,
+        }
+        for version in registry_service().versions_of_run(run_id)
+    ]
 
 
 @router.get("/runs/{run_id}/metrics/{key:path}", summary="Every value a run logged for a metric")
@@ -214,10 +210,30 @@ def metric_history(run_id: str, key: str) -> dict[str, Any]:
     }
 
 
-def series(tracking: TrackingService, run_id: str, key: str) -> dict[str, list[Any]]:
+def _line(points: list[MetricPoint]) -> dict[str, list[Any]]:
     """A metric's history as two columns, the shape a chart wants."""
-    points = tracking.metric_history(run_id, key)
     return {"steps": [p.step for p in points], "values": [finite(p.value) for p in points]}
+
+
+def run_charts(
+    run_id: str, latest: dict[str, float | None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The run page's metrics: a chart for each metric logged at more than one step (the first
+    :data:`MAX_CHARTS` by name), and the others listed with their last value. Two reads however
+    many metrics: the value counts, then the charted histories together."""
+    from shipyard.tracking import tracking_service
+
+    tracking = tracking_service()
+    counts = tracking.metric_counts([run_id])
+    drawn = sorted(k for k in latest if counts.get((run_id, k), 0) > 1)[:MAX_CHARTS]
+    histories = tracking.metric_histories([run_id], drawn) if drawn else {}
+    charts = [
+        {"key": key, "lines": [{"name": key, **_line(histories.get((run_id, key), []))}]}
+        for key in drawn
+    ]
+    charted = set(drawn)
+    listed = [{"key": k, "value": latest[k]} for k in sorted(latest) if k not in charted]
+    return charts, listed
 
 
 @router.get("/runs/{run_id}/artifacts", summary="The files a run logged")
@@ -303,18 +319,30 @@ def compare(
 
     wanted = list(dict.fromkeys(i.strip() for raw in ids for i in raw.split(",") if i.strip()))
     if not 2 <= len(wanted) <= MAX_COMPARE:
-        raise InvalidInput(
-            f"Compare needs 2 to {MAX_COMPARE} runs, got {len(wanted)}.",
-            hint="Pick runs with the checkboxes on /runs, or pass ids=ID1,ID2.",
-        )
+        raise _compare_count(len(wanted))
     tracking = tracking_service()
-    runs = [tracking.get_run(i) for i in wanted]
+    found: dict[str, RunRecord] = {}
+    for given in wanted:  # an id and a prefix of it are one run
+        run = tracking.get_run(given)
+        found.setdefault(run.id, run)
+    runs = list(found.values())
+    if len(runs) < 2:
+        raise _compare_count(len(runs))
+    charts, uncharted = _histories(tracking, runs)
     return {
         "runs": [run_summary(run) for run in runs],
         "params": _rows([run.params for run in runs]),
         "metrics": _rows([{k: finite(v) for k, v in run.metrics.items()} for run in runs]),
-        "histories": _histories(tracking, runs),
+        "histories": charts,
+        "uncharted": uncharted,
     }
+
+
+def _compare_count(count: int) -> InvalidInput:
+    return InvalidInput(
+        f"Compare needs 2 to {MAX_COMPARE} different runs, got {count}.",
+        hint="Pick runs with the checkboxes on /runs, or pass ids=ID1,ID2.",
+    )
 
 
 def _rows(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -327,20 +355,31 @@ def _rows(values: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def _histories(tracking: TrackingService, runs: list[RunRecord]) -> list[dict[str, Any]]:
-    """For each metric at least two runs logged, every run's curve; single points are left
-    to the latest-metrics table."""
-    counts: dict[str, int] = {}
+def _histories(
+    tracking: TrackingService, runs: list[RunRecord]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """For each metric at least two runs logged, every run's curve (the first
+    :data:`MAX_CHARTS` by name; the names of the others second); single points are left to the
+    latest-metrics table. Two reads: the value counts, then the charted histories together."""
+    shared: dict[str, int] = {}
     for run in runs:
         for key in run.metrics:
-            counts[key] = counts.get(key, 0) + 1
-    charts = []
-    for key in sorted(k for k, n in counts.items() if n >= 2):
-        lines = [
-            {"run_id": run.id, "name": run.name, **series(tracking, run.id, key)}
-            for run in runs
-            if key in run.metrics
-        ]
-        if any(len(line["steps"]) > 1 for line in lines):
-            charts.append({"key": key, "lines": lines})
-    return charts
+            shared[key] = shared.get(key, 0) + 1
+    keys = sorted(k for k, n in shared.items() if n >= 2)
+    ids = [run.id for run in runs]
+    counts = tracking.metric_counts(ids, keys) if keys else {}
+    stepped = [k for k in keys if any(counts.get((i, k), 0) > 1 for i in ids)]
+    drawn = stepped[:MAX_CHARTS]
+    histories = tracking.metric_histories(ids, drawn) if drawn else {}
+    charts = [
+        {
+            "key": key,
+            "lines": [
+                {"run_id": run.id, "name": run.name, **_line(histories.get((run.id, key), []))}
+                for run in runs
+                if key in run.metrics
+            ],
+        }
+        for key in drawn
+    ]
+    return charts, stepped[MAX_CHARTS:]

@@ -236,7 +236,33 @@ def _drivers(tracking: TrackingService, run_id: str) -> dict[str, Any] | None:
         report = json.loads(tracking.get_artifact(run_id, IMPORTANCE))
     except NotFound:
         return None
-    features = [f for f in report.get("features", []) if f.get("importance") is not None]
+    except ValueError:  # not JSON, or not UTF-8
+        return _unreadable_drivers()
+    try:
+        return _drivers_of(report)
+    except (AttributeError, KeyError, TypeError, ValueError):  # not the shape it is written in
+        return _unreadable_drivers()
+
+
+def _unreadable_drivers() -> dict[str, Any]:
+    """What the card says when the stored importance report cannot be read: the rest of the
+    card still stands."""
+    return {
+        "method": None,
+        "unit": None,
+        "note": f"The stored {IMPORTANCE} could not be read.",
+        "rows": None,
+        "features": [],
+        "sentences": ["What drives its predictions is unknown: the stored report is unreadable."],
+    }
+
+
+def _drivers_of(report: dict[str, Any]) -> dict[str, Any]:
+    features = [
+        f
+        for f in report.get("features", [])
+        if f.get("importance") is not None and math.isfinite(float(f["importance"]))
+    ]
     total = sum(float(f["importance"]) for f in features) or 1.0
     method = report.get("method")
     how = (
@@ -245,10 +271,10 @@ def _drivers(tracking: TrackingService, run_id: str) -> dict[str, Any] | None:
         else "how much the model's test score drops when each input is scrambled "
         "(permutation importance)"
     )
-    top = [
+    top: list[dict[str, Any]] = [
         {
-            "feature": f["feature"],
-            "label": plain(f["feature"]),
+            "feature": str(f["feature"]),
+            "label": plain(str(f["feature"])),
             "importance": float(f["importance"]),
             "share": float(f["importance"]) / total,
         }
@@ -284,10 +310,13 @@ def _limits(
 ) -> dict[str, Any]:
     try:
         slices = json.loads(tracking.get_artifact(run_id, SLICES))
-    except NotFound:
+    except (NotFound, ValueError):  # none stored, or not JSON
         slices = None
     overall = {h["key"]: h["value"] for h in scores["headline"]}
-    weak = weak_slices(slices, task, overall) if slices else []
+    try:
+        weak = weak_slices(slices, task, overall) if isinstance(slices, dict) else []
+    except (AttributeError, KeyError, TypeError, ValueError, IndexError):  # malformed: skipped
+        weak = []
     lines = []
     for d in datasets[:1]:
         lines.append(
@@ -367,7 +396,8 @@ def _slice_words(
 def _health(found: ModelVersion) -> dict[str, Any]:
     """The latest monitor run of this version; else the latest one of a target named like the
     model (a deployment), saying which version it looked at."""
-    from shipyard.monitor._store import STATUS_TAG, list_monitor_runs, search_monitor_runs
+    from shipyard.monitor import alert_count, list_monitor_runs
+    from shipyard.monitor._store import STATUS_TAG, search_monitor_runs
 
     runs = search_monitor_runs("check", {"monitor.model": found.uri}, 1)
     if not runs:
@@ -388,7 +418,7 @@ def _health(found: ModelVersion) -> dict[str, Any]:
         "same_version": checked == found.uri,
         "status": status,
         "start_ms": run.start_ms,
-        "alerts": int(run.tags.get("monitor.alerts", "0") or 0),
+        "alerts": alert_count(run),
         "rows": run.metrics.get("rows"),
         "drift_share": run.metrics.get("drift_share"),
         "drifted": _drifted(run),
@@ -414,7 +444,9 @@ def _numbers(run: RunRecord, prefix: str) -> dict[str, float]:
 def _health_words(
     found: ModelVersion, run: RunRecord, checked: str | None, status: str
 ) -> list[str]:
-    alerts = int(run.tags.get("monitor.alerts", "0") or 0)
+    from shipyard.monitor import alert_count
+
+    alerts = alert_count(run)
     rows = run.metrics.get("rows")
     seen = f", {int(rows):,} predictions" if rows else ""
     verdict = {

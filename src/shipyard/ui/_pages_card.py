@@ -5,7 +5,6 @@ link to anywhere, so it can be mailed, printed or opened offline."""
 
 from __future__ import annotations
 
-import html
 import itertools
 import re
 from pathlib import Path
@@ -15,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from shipyard.core.errors import InvalidInput
+from shipyard.monitor._charts import plotly_text
 from shipyard.ui._card import model_card
 from shipyard.ui._templates import render
 
@@ -78,7 +78,7 @@ def standalone_card(name: str, version: int) -> str:
 
 
 # -- charts: plotly figures as JSON; plotly.js reads a few HTML tags in labels, so every label
-# taken from the workspace is escaped (plotly decodes the entities back to the literal text).
+# taken from the workspace goes through plotly_text (plotly decodes it back to the literal text).
 
 
 def card_charts(card: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -98,7 +98,7 @@ def _layout(height: int, xtitle: str, **extra: Any) -> dict[str, Any]:
         "height": height,
         "margin": {"l": 10, "r": 20, "t": 10, "b": 40},
         "font": _FONT,
-        "xaxis": {"title": {"text": html.escape(xtitle)}, "automargin": True},
+        "xaxis": {"title": {"text": plotly_text(xtitle)}, "automargin": True},
         "yaxis": {"automargin": True},
         "paper_bgcolor": "rgba(0,0,0,0)",
         "plot_bgcolor": "rgba(0,0,0,0)",
@@ -120,7 +120,7 @@ def _binary(performance: dict[str, Any]) -> dict[str, Any]:
     """The test cases as two stacked bars: the real positives (caught, missed) and the rest
     (false alarms, left alone)."""
     counts, who = performance["counts"], performance["positives"]
-    rows = [html.escape(f"Real {who}"), "Other cases"]
+    rows = [plotly_text(f"Real {who}"), "Other cases"]
     parts = (
         ("caught", "caught", _GOOD, 0),
         ("missed", "missed", _WARN, 0),
@@ -157,7 +157,7 @@ def _binary(performance: dict[str, Any]) -> dict[str, Any]:
 
 def _multiclass(classes: list[dict[str, Any]]) -> dict[str, Any]:
     """One stacked bar per real class: how many of its test cases it got right."""
-    labels = [html.escape(str(c["label"])) for c in classes]
+    labels = [plotly_text(c["label"]) for c in classes]
     parts = (
         ("right", [c["right"] for c in classes], _GOOD),
         ("wrong", [c["rows"] - c["right"] for c in classes], _BAD),
@@ -204,7 +204,7 @@ def _errors(errors: dict[str, Any]) -> dict[str, Any]:
 
 
 def _drivers(features: list[dict[str, Any]]) -> dict[str, Any]:
-    labels = [html.escape(f["label"]) for f in features]
+    labels = [plotly_text(f["label"]) for f in features]
     shares = [round(100 * f["share"], 1) for f in features]
     data = [
         {

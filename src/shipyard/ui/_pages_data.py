@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from shipyard.core.errors import InvalidInput
+from shipyard.monitor._charts import plotly_text
 from shipyard.ui._api_data import dataset_detail, datasets
 from shipyard.ui._templates import render
 
@@ -77,7 +78,8 @@ def columns_view(schema: dict[str, Any], profile: dict[str, Any]) -> list[dict[s
 
 def charts_of(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Plotly bar data for the first ``MAX_CHARTS`` columns: a histogram from the stored bin
-    edges and counts for numbers, the commonest values for categories."""
+    edges and counts for numbers, the commonest values for categories (as :func:`plotly_text`:
+    plotly.js would draw a value's HTML tags as markup)."""
     charts: list[dict[str, Any]] = []
     for column in columns:
         if len(charts) >= MAX_CHARTS:
@@ -94,7 +96,9 @@ def charts_of(columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 y=list(histogram["counts"]),
             )
         elif top:
-            chart.update(kind="top values", x=[str(v) for v, _ in top], y=[n for _, n in top])
+            chart.update(
+                kind="top values", x=[plotly_text(v) for v, _ in top], y=[n for _, n in top]
+            )
         else:
             continue
         charts.append(chart)

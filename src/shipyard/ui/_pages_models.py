@@ -9,7 +9,6 @@ refusal and the matching status.
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
@@ -30,7 +29,7 @@ from shipyard.ui._api_models import (
     roll_back,
 )
 from shipyard.ui._pages_data import page_version
-from shipyard.ui._security import check_csrf, require_action_auth
+from shipyard.ui._security import check_csrf, require_action_auth, same_text
 from shipyard.ui._state import state_of
 from shipyard.ui._templates import render
 
@@ -53,7 +52,7 @@ def models_page(request: Request) -> Any:
 def model_page(
     request: Request, name: str, flash: str | None = None, sig: str | None = None
 ) -> Any:
-    shown = flash if flash and sig and hmac.compare_digest(sig, _sign(request, flash)) else None
+    shown = flash if flash and sig and same_text(sig, _sign(request, flash)) else None
     return _model_page(request, name, flash=shown)
 
 

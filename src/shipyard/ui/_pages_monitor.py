@@ -4,7 +4,6 @@ the distribution overlays are built by the monitor report's own builders, so bot
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -48,9 +47,10 @@ def deployment_page(name: str, request: Request) -> Any:
 @router.get("/monitoring")
 def monitoring_page(request: Request, target: str | None = None) -> Any:
     """One target's monitoring (the newest run's target unless ``target`` names one)."""
-    from shipyard.monitor import list_monitor_runs
+    from shipyard.monitor import latest_monitor_runs
 
-    targets = list(dict.fromkeys(r.tags.get("monitor.target", "") for r in list_monitor_runs()))
+    latest = sorted(latest_monitor_runs(), key=lambda run: -run.start_ms)
+    targets = [run.tags.get("monitor.target", "") for run in latest]
     target = target or (targets[0] if targets else None)
     data = monitoring_runs(target=target, limit=50) if target else None
     chains = retrains(model=None, target=target, limit=20)["retrains"] if target else []
@@ -173,6 +173,8 @@ def drift_charts(
 ) -> list[dict[str, Any]]:
     """Drift share per run (alerting runs marked) against the thresholds, and the statistic of
     the features that drifted most, oldest run first; a click opens the run."""
+    from shipyard.monitor._charts import plotly_text
+
     points = [r for r in reversed(runs) if r.get("drift_share") is not None]
     if not points:
         return []
@@ -224,7 +226,7 @@ def drift_charts(
                 "x": times,
                 "y": [r["drift"].get(column) for r in points],
                 "customdata": [r["id"] for r in points],
-                "name": html.escape(column),  # plotly.js reads HTML in labels
+                "name": plotly_text(column),  # plotly.js reads HTML in labels
                 "mode": "lines+markers",
             }
             for column in columns

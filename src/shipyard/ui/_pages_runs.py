@@ -20,10 +20,9 @@ from shipyard.ui._api_runs import (
     MAX_PAGE,
     compare,
     experiments,
-    run_artifacts,
+    run_charts,
     run_detail,
     search,
-    series,
 )
 from shipyard.ui._templates import render
 
@@ -166,18 +165,9 @@ def _prev_url(state: dict[str, Any], pages: list[str]) -> str | None:
 
 @router.get("/runs/{run_id}")
 def run_page(request: Request, run_id: str) -> Any:
-    from shipyard.tracking import tracking_service
-
     run = run_detail(run_id)
-    tracking = tracking_service()
-    charts, single = [], []
-    for key in sorted(run["metrics"]):
-        line = series(tracking, run["id"], key)
-        if len(line["steps"]) > 1:
-            charts.append({"key": key, "lines": [{"name": key, **line}]})
-        else:
-            single.append({"key": key, "value": run["metrics"][key]})
-    artifacts = run_artifacts(run["id"])
+    charts, single = run_charts(run["id"], run["metrics"])
+    artifacts = run["artifacts"]
     context = {
         "run": run,
         "charts": charts,

@@ -25,11 +25,21 @@ __all__ = [
     "csrf_token",
     "new_session",
     "require_action_auth",
+    "same_text",
     "signed_in",
 ]
 
 SESSION_COOKIE = "shipyard_session"
 AUTH_COOKIE = "shipyard_auth"
+
+
+def same_text(given: str, expected: str) -> bool:
+    """Constant-time equality of a value from the request with one this server signed.
+    ``hmac.compare_digest`` refuses non-ASCII ``str`` (TypeError: a 500), so bytes are compared;
+    a malformed value simply does not match."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )
 
 
 def new_session() -> str:
@@ -47,7 +57,7 @@ def csrf_token(request: Request) -> str:
 
 
 def check_csrf(request: Request, given: str | None) -> None:
-    if not given or not hmac.compare_digest(given, csrf_token(request)):
+    if not given or not same_text(given, csrf_token(request)):
         raise Forbidden(
             "The form's CSRF token is missing or stale.",
             hint="Reload the page and submit the form again.",
@@ -59,7 +69,7 @@ def signed_in(request: Request) -> bool:
     if not state.auth_required:
         return True
     cookie = request.cookies.get(AUTH_COOKIE, "")
-    return bool(cookie) and hmac.compare_digest(cookie, state.sign("auth", session_of(request)))
+    return bool(cookie) and same_text(cookie, state.sign("auth", session_of(request)))
 
 
 def require_action_auth(request: Request) -> None:
