@@ -204,6 +204,7 @@ def test_deployment_live_state_from_a_real_model_server(
             assert [(v["version"], v["traffic_percent"]) for v in live["variants"]] == [(2, 100)]
             assert live["metrics"]["requests"] == 3 and live["metrics"]["by_code"] == {"200": 3}
             assert live["metrics"]["latency"]["p50_ms"] > 0
+            assert live["metrics"]["requests_per_s"] > 0  # since the first request
             listed = httpx.get(running.url + "/api/deployments").json()
             assert [(d["name"], d["versions"], d["requests"]) for d in listed["deployments"]] == [
                 ("churn", [2], 3)
@@ -222,6 +223,7 @@ def test_deployment_live_state_from_a_real_model_server(
             assert section.locator(".variants a").inner_text() == "v2"
             assert section.locator(".traffic").inner_text() == "100%"
             assert section.locator(".requests").inner_text() == "3"
+            assert section.locator(".rate").inner_text().endswith("/s")
             p50, p95 = section.locator(".latency").inner_text().split(" / ")
             assert float(p50.removesuffix(" ms")) > 0 and p95.endswith(" ms")
             screenshot(page, "deployment")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -194,6 +195,7 @@ def empty_metrics() -> dict[str, Any]:
         "errors_4xx": 0,
         "errors_5xx": 0,
         "swaps": 0,
+        "requests_per_s": None,  # mean since the first request (the counters' creation time)
         "latency": {"count": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "p99_ms": None},
     }
 
@@ -206,6 +208,7 @@ def server_metrics(text: str) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     buckets: dict[str, list[tuple[float, float]]] = {}
     sums: dict[str, float] = {}
+    first: dict[str, list[float]] = {}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             name = sample.labels.get("deployment")
@@ -222,6 +225,8 @@ def server_metrics(text: str) -> dict[str, dict[str, Any]]:
                     into["errors_4xx"] += count
                 elif code.startswith("5"):
                     into["errors_5xx"] += count
+            elif sample.name == "shipyard_requests_created":
+                first.setdefault(name, []).append(sample.value)
             elif sample.name == "shipyard_model_swaps_total":
                 into["swaps"] += int(sample.value)
             elif sample.name == "shipyard_request_seconds_bucket":
@@ -229,6 +234,11 @@ def server_metrics(text: str) -> dict[str, dict[str, Any]]:
                 buckets.setdefault(name, []).append((bound, sample.value))
             elif sample.name == "shipyard_request_seconds_sum":
                 sums[name] = sample.value
+    now = time.time()
+    for name, created in first.items():
+        elapsed = now - min(created)
+        if elapsed > 0 and found[name]["requests"]:
+            found[name]["requests_per_s"] = found[name]["requests"] / elapsed
     for name, cumulative in buckets.items():
         cumulative.sort()
         answered = cumulative[-1][1] if cumulative else 0.0
