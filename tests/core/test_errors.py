@@ -34,5 +34,22 @@ def test_every_error_is_a_shipyard_error_and_its_matching_builtin(
 
 
 def test_codes_are_unique() -> None:
-    codes = [getattr(errors, name).code for name in errors.__all__]
+    classes = [getattr(errors, name) for name in errors.__all__]
+    codes = [cls.code for cls in classes if isinstance(cls, type)]
     assert len(codes) == len(set(codes))
+
+
+def test_each_error_has_its_http_status() -> None:
+    statuses = {
+        errors.InvalidInput("x"): 422,
+        errors.MalformedRequest("x"): 400,
+        errors.NotFound("x"): 404,
+        errors.Conflict("x"): 409,
+        errors.Unauthorized("x"): 401,
+        errors.Forbidden("x"): 403,
+        errors.StoreError("x"): 503,
+        errors.RunFailed("x"): 500,
+    }
+    assert {type(e).__name__: errors.http_status(e) for e in statuses} == {
+        type(e).__name__: status for e, status in statuses.items()
+    }

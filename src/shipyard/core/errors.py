@@ -45,6 +45,7 @@ __all__ = [
     "Unauthorized",
     "Unavailable",
     "UnsupportedMediaType",
+    "http_status",
 ]
 
 
@@ -159,3 +160,25 @@ class RunFailed(ShipyardError, RuntimeError):
     """
 
     code = "run_failed"
+
+
+# The HTTP status of each error, most specific first: every HTTP entry point (the model server,
+# the dashboard) answers a Shipyard error the same way.
+_HTTP_STATUS: list[tuple[type[ShipyardError], int]] = [
+    (PayloadTooLarge, 413),
+    (UnsupportedMediaType, 415),
+    (MalformedRequest, 400),
+    (InvalidInput, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (Unavailable, 503),
+    (StoreError, 503),  # the store failed: nothing was acknowledged, retrying may work
+]
+
+
+def http_status(exc: ShipyardError) -> int:
+    """The HTTP status of a Shipyard error: 4xx for the caller's mistakes, 503 to retry, 500
+    for the rest."""
+    return next((code for cls, code in _HTTP_STATUS if isinstance(exc, cls)), 500)

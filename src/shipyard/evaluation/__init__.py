@@ -13,7 +13,7 @@ from shipyard.evaluation._custom import CustomGate
 from shipyard.evaluation._evaluate import evaluate, load_evaluation
 from shipyard.evaluation._gates import GateResult, gate
 from shipyard.evaluation._policy import GateCheck, Policy, Rule, load_policy
-from shipyard.evaluation._promote import promote, rollback
+from shipyard.evaluation._promote import gate_evidence, promote, rollback
 from shipyard.evaluation._records import (
     HIGHER_IS_BETTER,
     Comparison,
@@ -39,6 +39,7 @@ __all__ = [
     "compare",
     "evaluate",
     "gate",
+    "gate_evidence",
     "load_evaluation",
     "load_policy",
     "promote",

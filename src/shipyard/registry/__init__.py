@@ -21,7 +21,7 @@ from shipyard.registry._records import (
     RegisteredModel,
 )
 from shipyard.registry._service import RegistryService
-from shipyard.registry._uris import ModelUri, RunModelUri, parse_model_uri
+from shipyard.registry._uris import ModelUri, RunModelUri, check_alias, parse_model_uri
 
 __all__ = [
     "AuditEvent",
@@ -31,6 +31,7 @@ __all__ = [
     "RegisteredModel",
     "RegistryService",
     "RunModelUri",
+    "check_alias",
     "delete_alias",
     "get_model_version",
     "list_model_versions",

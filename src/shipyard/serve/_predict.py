@@ -19,17 +19,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from shipyard.core.errors import (
-    Conflict,
-    Forbidden,
     InvalidInput,
     MalformedRequest,
     NotFound,
     PayloadTooLarge,
     ShipyardError,
-    StoreError,
-    Unauthorized,
     Unavailable,
     UnsupportedMediaType,
+    http_status,
 )
 from shipyard.models._inputs import n_rows
 from shipyard.serve._batcher import Outcome, Pending
@@ -55,7 +52,6 @@ __all__ = [
     "pinned",
     "read_body",
     "require_json",
-    "status_of",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -65,28 +61,11 @@ Headers = Mapping[bytes, bytes]
 
 JSON = b"application/json"
 log = logging.getLogger("shipyard.serve")
-_STATUS: list[tuple[type[ShipyardError], int]] = [
-    (PayloadTooLarge, 413),
-    (UnsupportedMediaType, 415),
-    (MalformedRequest, 400),
-    (InvalidInput, 422),
-    (NotFound, 404),
-    (Conflict, 409),
-    (Unauthorized, 401),
-    (Forbidden, 403),
-    (Unavailable, 503),
-    (StoreError, 503),  # the artifact store failed: nothing was acknowledged, retrying may work
-]
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 
 
 class ClientDisconnected(Exception):
     """The client hung up before sending its whole request: there is no one to answer."""
-
-
-def status_of(exc: ShipyardError) -> int:
-    """The HTTP status of a Shipyard error: 4xx for the caller's mistakes, 503 to retry."""
-    return next((code for cls, code in _STATUS if isinstance(exc, cls)), 500)
 
 
 def error_response(exc: ShipyardError, request_id: str) -> Answer:
@@ -97,7 +76,7 @@ def error_response(exc: ShipyardError, request_id: str) -> Answer:
     headers = [(b"content-type", JSON)]
     if isinstance(exc, Unavailable) and exc.retry_after is not None:
         headers.append((b"retry-after", str(max(1, round(exc.retry_after))).encode()))
-    return status_of(exc), headers, orjson.dumps(content)
+    return http_status(exc), headers, orjson.dumps(content)
 
 
 class PredictRoutes:

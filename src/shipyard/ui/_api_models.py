@@ -88,7 +88,7 @@ def model_version_detail(name: str, version: Version) -> dict[str, Any]:
 
 def gate_of(version: ModelVersion) -> dict[str, Any]:
     """The version's latest gate verdict and where its reports are served."""
-    from shipyard.evaluation._promote import gate_evidence
+    from shipyard.evaluation import gate_evidence
 
     evidence = gate_evidence(version)
     run = evidence["gate_run_id"]
@@ -348,7 +348,7 @@ def promote_version(
     name: str, version: int, alias: str, reason: str | None, *, force: bool = False
 ) -> dict[str, Any]:
     from shipyard.evaluation import promote
-    from shipyard.registry._uris import check_alias
+    from shipyard.registry import check_alias
 
     alias, reason = check_alias(alias), _reason(reason)
     moved = promote(name, version, alias, force=force, reason=reason)
@@ -358,7 +358,7 @@ def promote_version(
 
 def roll_back(name: str, alias: str, reason: str | None) -> dict[str, Any]:
     from shipyard.evaluation import rollback
-    from shipyard.registry._uris import check_alias
+    from shipyard.registry import check_alias
 
     alias = check_alias(alias)
     moved = rollback(name, alias, reason=_reason(reason))

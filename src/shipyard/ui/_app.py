@@ -17,8 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
 from shipyard import __version__
-from shipyard.core.errors import InvalidInput, ShipyardError
-from shipyard.serve._predict import status_of
+from shipyard.core.errors import InvalidInput, ShipyardError, http_status
 from shipyard.ui._guard import HostOriginGuard
 from shipyard.ui._security import SESSION_COOKIE, new_session
 from shipyard.ui._state import UiState
@@ -157,7 +156,7 @@ async def _session_cookie(
 
 
 async def _shipyard_error(request: Request, exc: ShipyardError) -> Response:
-    return _error(request, status_of(exc), exc.code, exc.message, exc.hint)
+    return _error(request, http_status(exc), exc.code, exc.message, exc.hint)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> Response:

@@ -8,9 +8,8 @@ from typing import Any
 
 import orjson
 
-from shipyard.core.errors import ShipyardError
+from shipyard.core.errors import ShipyardError, http_status
 from shipyard.serve._guard import check_host_and_origin
-from shipyard.serve._predict import status_of
 
 __all__ = ["HostOriginGuard"]
 
@@ -53,7 +52,7 @@ class HostOriginGuard:
                     (b"content-length", str(len(body)).encode()),
                 ]
                 await send(
-                    {"type": "http.response.start", "status": status_of(exc), "headers": headers}
+                    {"type": "http.response.start", "status": http_status(exc), "headers": headers}
                 )
                 await send({"type": "http.response.body", "body": body})
                 return

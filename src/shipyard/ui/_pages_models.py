@@ -16,8 +16,7 @@ from urllib.parse import quote, urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse
 
-from shipyard.core.errors import ShipyardError
-from shipyard.serve._predict import status_of
+from shipyard.core.errors import ShipyardError, http_status
 from shipyard.ui._api_models import (
     MAX_NOTE,
     MAX_REASON,
@@ -118,7 +117,7 @@ def _act(request: Request, name: str, action: Callable[[], dict[str, Any]]) -> A
         done = action()
     except ShipyardError as exc:
         refusal = {"message": exc.message, "hint": exc.hint}
-        return _model_page(request, name, refusal=refusal, status=status_of(exc))
+        return _model_page(request, name, refusal=refusal, status=http_status(exc))
     query = urlencode({"flash": done["message"], "sig": _sign(request, done["message"])})
     return RedirectResponse(f"/models/{quote(name)}?{query}#actions", status_code=303)
 
