@@ -6,14 +6,12 @@ stack, quick to start); tests that signal the process start ``shipyard serve`` i
 
 from __future__ import annotations
 
-import asyncio
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 import pandas as pd
@@ -21,6 +19,7 @@ import pytest
 
 from shipyard.models.flavors.pyfunc import PythonModel
 from shipyard.serve._config import ServeConfig
+from tests._servers import InThreadServer
 
 MODEL = "bc"
 
@@ -121,39 +120,21 @@ def workspace_env(models: Models, monkeypatch: pytest.MonkeyPatch) -> Models:
     return models
 
 
-class RunningServer:
-    """A uvicorn server on a free port of 127.0.0.1, in a background thread."""
+class RunningServer(InThreadServer):
+    """A uvicorn server on a free port of 127.0.0.1, in a background thread; started once its
+    deployments are ready."""
 
     def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        self.config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, lifespan="on", access_log=False, log_config=None
-        )
-        self.server = uvicorn.Server(self.config)
-        self.thread = threading.Thread(target=self._run, daemon=True)
         self.state = app.app.state.shipyard
+        super().__init__(
+            app,
+            lifespan="on",
+            ready=lambda: bool(self.state.ready),
+            failure="the test server did not become ready",
+        )
 
-    def _run(self) -> None:
-        asyncio.run(self.server.serve())
-
-    def start(self, ready_timeout: float = 60.0) -> RunningServer:
-        self.thread.start()
-        deadline = time.monotonic() + ready_timeout
-        while not (self.server.started and self.state.ready):
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not become ready")
-            time.sleep(0.02)
-        return self
-
-    @property
-    def url(self) -> str:
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+    def start(self, ready_timeout: float = 60.0) -> Self:
+        return super().start(ready_timeout)
 
 
 ServeApp = Callable[..., RunningServer]

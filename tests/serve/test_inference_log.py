@@ -335,6 +335,28 @@ def test_since_and_until_select_across_date_partitions(
         ids(since="yesterday")
 
 
+def test_columns_read_only_those_and_deployments_are_listed(
+    tmp_path: Path, logs: list[InferenceLog]
+) -> None:
+    from shipyard.serve import logged_deployments
+
+    log = make_log(logs, str(tmp_path))
+    day0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC
+    assert log.append(regressor_batch(["a", "b"], [1, 1], [day0 + 1, day0 + DAY_MS + 1]))
+    log.close()
+    (tmp_path / "inference" / "stray-file.txt").write_text("not a deployment")
+    (tmp_path / "inference" / "empty").mkdir()
+
+    table = read_inference_log(str(tmp_path), "price", columns=["model_version", "request_id"])
+    assert table.column_names == ["ts", "model_version", "request_id"]  # ts always, in front
+    assert table.column("request_id").to_pylist() == ["a", "b"]
+    assert logged_deployments(str(tmp_path)) == [{"name": "price", "last_day": "2024-01-02"}]
+    none = read_inference_log(str(tmp_path / "nowhere"), "price", columns=["model_version"])
+    assert none.num_rows == 0 and none.column_names == ["ts", "model_version"]
+    with pytest.raises(InvalidInput, match="Unknown inference-log column"):
+        read_inference_log(str(tmp_path), "price", columns=["colour"])
+
+
 def test_absent_log_reads_as_empty_tables(tmp_path: Path) -> None:
     empty = read_inference_log(str(tmp_path / "nowhere"), "churn")
     assert empty.num_rows == 0 and empty.schema == INFERENCE_SCHEMA

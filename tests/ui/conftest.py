@@ -7,16 +7,15 @@ few hand-made runs: one named like a script tag, two to compare, one with an ima
 
 from __future__ import annotations
 
-import asyncio
 import os
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests._servers import InThreadServer
 
 HOSTILE_NAME = "<script>alert(1)</script>"
 TOKEN = "ui-test-token"
@@ -95,33 +94,11 @@ def _hand_made_runs() -> tuple[str, tuple[str, str], str]:
     return hostile.id, (ids[0], ids[1]), image.id
 
 
-class RunningUi:
+class RunningUi(InThreadServer):
     """The dashboard under uvicorn on a free port of 127.0.0.1, in a background thread."""
 
     def __init__(self, app: Any) -> None:
-        import uvicorn
-
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, access_log=False, log_config=None)
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve()), daemon=True)
-
-    def start(self) -> RunningUi:
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the dashboard did not start")
-            time.sleep(0.02)
-        return self
-
-    @property
-    def url(self) -> str:
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
+        super().__init__(app, failure="the dashboard did not start")
 
 
 @pytest.fixture(scope="session")

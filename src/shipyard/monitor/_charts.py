@@ -20,6 +20,7 @@ __all__ = [
     "bar_trace",
     "category_traces",
     "chart_layout",
+    "distribution_figure",
     "drifted_first",
     "finite",
     "metric_names",
@@ -133,6 +134,23 @@ def chart_layout(
         "legend": {"orientation": "h", "y": -0.2},
         "yaxis": yaxis,
     }
+
+
+def distribution_figure(feature: Mapping[str, Any]) -> Any:
+    """The reference (grey, filled) and current (orange) distribution of one feature as a
+    ``plotly`` Figure: the same chart in the HTML report and on the dashboard."""
+    import plotly.graph_objects as go
+
+    dist = feature.get("distribution") or {}
+    layout = chart_layout("", 240)
+    if "categories" in dist:
+        traces, y_title = category_traces(dist), "share"
+        layout["barmode"] = "group"
+        layout["yaxis"]["tickformat"] = ".0%"
+    else:
+        traces, y_title = numeric_traces(dist)
+    layout["yaxis"]["title"] = {"text": y_title}
+    return go.Figure(traces, layout=layout)
 
 
 def drifted_first(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:

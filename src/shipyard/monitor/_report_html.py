@@ -21,13 +21,12 @@ from typing import Any, Literal
 from shipyard.monitor._charts import (
     COLORWAY,
     CURRENT_COLOR,
-    category_traces,
     chart_layout,
+    distribution_figure,
     drifted_first,
     finite,
     metric_names,
     number_text,
-    numeric_traces,
     plotly_text,
     round4,
     threshold_text,
@@ -479,20 +478,9 @@ def _retrain(retrain: Mapping[str, Any] | None) -> str:
 
 def _distribution_figure(feature: Mapping[str, Any], key: str) -> str:
     """A ``<figure>`` with the reference (grey, filled) and current (orange) distribution."""
-    import plotly.graph_objects as go
-
     column = str(feature.get("column", ""))
-    dist = feature.get("distribution") or {}
     verdict = "DRIFT" if feature.get("drifted") else "ok"
-    layout = chart_layout("", 240)
-    if "categories" in dist:
-        traces, y_title = category_traces(dist), "share"
-        layout["barmode"] = "group"
-        layout["yaxis"]["tickformat"] = ".0%"
-    else:
-        traces, y_title = numeric_traces(dist)
-    layout["yaxis"]["title"] = {"text": y_title}
-    figure = go.Figure(traces, layout=layout)
+    figure = distribution_figure(feature)
     css = "failed" if feature.get("drifted") else "passed"
     method = _join(feature.get("method"), number_text(feature.get("statistic")))
     return (

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
         ServerSettings,
         load_deployment_file,
     )
-    from shipyard.serve._log_readers import read_feedback, read_inference_log
+    from shipyard.serve._log_readers import (
+        logged_deployments,
+        read_feedback,
+        read_inference_log,
+    )
     from shipyard.serve._server import run_server, single_model
 
 __all__ = [
@@ -30,6 +34,7 @@ __all__ = [
     "ServerSettings",
     "build_app",
     "load_deployment_file",
+    "logged_deployments",
     "predict_file",
     "read_feedback",
     "read_inference_log",
@@ -46,7 +51,11 @@ _HOMES = {
         "ServerSettings",
         "load_deployment_file",
     ),
-    "shipyard.serve._log_readers": ("read_feedback", "read_inference_log"),
+    "shipyard.serve._log_readers": (
+        "logged_deployments",
+        "read_feedback",
+        "read_inference_log",
+    ),
     "shipyard.serve._server": ("run_server", "single_model"),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES, __all__)

@@ -8,6 +8,7 @@ instead of failing on the first mismatch.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from shipyard.core.errors import InvalidInput
 from shipyard.serve._log_store import PartStore, check_deployment
 from shipyard.serve._log_tables import ARROW_ERRORS, FEEDBACK_SCHEMA, INFERENCE_SCHEMA
 
-__all__ = ["read_feedback", "read_inference_log"]
+__all__ = ["logged_deployments", "read_feedback", "read_inference_log"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -30,14 +31,27 @@ def read_inference_log(
     *,
     since: datetime | str | int | None = None,
     until: datetime | str | int | None = None,
+    columns: Sequence[str] | None = None,
     storage_options: dict[str, Any] | None = None,
 ) -> pa.Table:
     """The predicted rows of ``deployment`` with ``since <= ts < until``, oldest first.
 
-    An absent or empty log is an empty table with :data:`INFERENCE_SCHEMA`.
+    ``columns`` (names of :data:`INFERENCE_SCHEMA`; ``ts`` is always included) reads only
+    those: a summary of days of traffic need not decode every row's inputs. An absent or empty
+    log is an empty table with those columns.
     """
     store = PartStore(location, storage_options)
-    return _read(store, "inference", deployment, since, until, INFERENCE_SCHEMA)
+    return _read(store, "inference", deployment, since, until, INFERENCE_SCHEMA, columns)
+
+
+def logged_deployments(
+    location: str, *, storage_options: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every deployment that wrote an inference log, with the newest day it logged."""
+    store = PartStore(location, storage_options)
+    return [
+        {"name": name, "last_day": day.isoformat()} for name, day in store.deployments("inference")
+    ]
 
 
 def read_feedback(
@@ -57,15 +71,36 @@ def read_feedback(
 
 
 def _read(
-    store: PartStore, kind: str, deployment: str, since: Any, until: Any, base: pa.Schema
+    store: PartStore,
+    kind: str,
+    deployment: str,
+    since: Any,
+    until: Any,
+    base: pa.Schema,
+    columns: Sequence[str] | None = None,
 ) -> pa.Table:
     check_deployment(deployment)
     since_ms, until_ms = _epoch_ms(since, "since"), _epoch_ms(until, "until")
-    tables = store.read_parts(kind, deployment, since_ms, until_ms)
+    selected = None if columns is None else _columns(columns, base)
+    if selected is not None:
+        base = pa.schema([base.field(name) for name in selected])
+    tables = store.read_parts(kind, deployment, since_ms, until_ms, selected)
     if kind == "feedback":
         tables = _common_labels(tables)
     table = _unify(tables, base)
     return table.take(pc.sort_indices(table, sort_keys=[("ts", "ascending")]))
+
+
+def _columns(columns: Sequence[str], base: pa.Schema) -> list[str]:
+    if isinstance(columns, str) or not all(isinstance(c, str) for c in columns):
+        raise InvalidInput(f"columns must be a list of column names, got {columns!r}.")
+    unknown = [c for c in columns if c not in base.names]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown inference-log column(s) {', '.join(map(repr, unknown))}.",
+            hint=f"The log has: {', '.join(base.names)}.",
+        )
+    return list(dict.fromkeys(["ts", *columns]))
 
 
 def _epoch_ms(value: Any, what: str) -> int | None:

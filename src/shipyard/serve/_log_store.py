@@ -65,14 +65,35 @@ class PartStore:
             self.fs.pipe_file(f"{folder}/{name}", data)  # one PUT: visible whole or not at all
 
     def read_parts(
-        self, kind: str, deployment: str, since_ms: int | None, until_ms: int | None
+        self,
+        kind: str,
+        deployment: str,
+        since_ms: int | None,
+        until_ms: int | None,
+        columns: list[str] | None = None,
     ) -> list[pa.Table]:
-        """The non-empty parts' rows with ``since <= ts < until``, oldest part first."""
+        """The non-empty parts' rows with ``since <= ts < until``, oldest part first; only
+        ``columns`` (with ``ts``) when given, so a summary never decodes the inputs."""
         try:
             paths = self._parts(kind, deployment, since_ms, until_ms)
-            return [t for t in self._load(paths, since_ms, until_ms) if t.num_rows]
+            return [t for t in self._load(paths, since_ms, until_ms, columns) if t.num_rows]
         except Exception as exc:
             raise self.failure(f"read the {kind} log of deployment {deployment!r}", exc) from exc
+
+    def deployments(self, kind: str) -> list[tuple[str, date]]:
+        """Each deployment with a ``kind`` log, and the newest day it logged; folders the log
+        did not write are left out."""
+        try:
+            found = []
+            for folder in sorted(self._ls(f"{self.root}/{kind}", folders_only=True)):
+                name = folder.rstrip("/").rsplit("/", 1)[-1]
+                if DEPLOYMENT_NAME.fullmatch(name):
+                    days = self._days(folder)
+                    if days:
+                        found.append((name, days[-1][0]))
+            return found
+        except Exception as exc:
+            raise self.failure(f"list the deployments of the {kind} log", exc) from exc
 
     def failure(self, action: str, exc: Exception) -> Exception:
         """``exc`` as the error to raise when ``action`` failed on this store."""
@@ -93,16 +114,8 @@ class PartStore:
         """The parts whose date folder can hold rows in [since, until), oldest first."""
         first = None if since_ms is None else utc_date(since_ms // DAY_MS)
         last = None if until_ms is None else utc_date((until_ms - 1) // DAY_MS)
-        folder = self._folder(kind, deployment)
         paths: list[str] = []
-        for sub in sorted(self._ls(folder)):
-            name = sub.rstrip("/").rsplit("/", 1)[-1]
-            if not name.startswith("date="):
-                continue
-            try:
-                day = date.fromisoformat(name.removeprefix("date="))
-            except ValueError:
-                continue  # not a folder this module wrote
+        for day, sub in self._days(self._folder(kind, deployment)):
             if (first and day < first) or (last and day > last):
                 continue
             paths.extend(
@@ -112,16 +125,37 @@ class PartStore:
             )
         return paths
 
-    def _ls(self, folder: str) -> list[str]:
+    def _days(self, folder: str) -> list[tuple[date, str]]:
+        """The ``date=YYYY-MM-DD`` folders under ``folder``, oldest first."""
+        days = []
+        for sub in self._ls(folder, folders_only=True):
+            name = sub.rstrip("/").rsplit("/", 1)[-1]
+            if name.startswith("date="):
+                try:
+                    days.append((date.fromisoformat(name.removeprefix("date=")), sub))
+                except ValueError:
+                    continue  # not a folder this module wrote
+        return sorted(days)
+
+    def _ls(self, folder: str, *, folders_only: bool = False) -> list[str]:
         # Other replicas write too, so a listing cached by fsspec (s3fs, gcsfs) is never trusted.
         self.fs.invalidate_cache(folder)
         try:
-            return [str(path) for path in self.fs.ls(folder, detail=False)]
+            entries = self.fs.ls(folder, detail=True)
         except FileNotFoundError:
             return []
+        return [
+            str(entry["name"])
+            for entry in entries
+            if not folders_only or entry.get("type") == "directory"
+        ]
 
     def _load(
-        self, paths: list[str], since_ms: int | None, until_ms: int | None
+        self,
+        paths: list[str],
+        since_ms: int | None,
+        until_ms: int | None,
+        columns: list[str] | None = None,
     ) -> Iterable[pa.Table]:
         condition = None
         if since_ms is not None:
@@ -135,7 +169,11 @@ class PartStore:
             if not isinstance(contents, dict):
                 contents = {chunk[0]: contents}
             for path in chunk:
-                table = pq.read_table(pa.BufferReader(_path_value(contents, path)))
+                part = pq.ParquetFile(pa.BufferReader(_path_value(contents, path)))
+                # Parts written by older versions may lack a column: read the ones there are.
+                present = part.schema_arrow.names
+                wanted = None if columns is None else [c for c in columns if c in present]
+                table = part.read(columns=wanted)
                 yield table if condition is None else table.filter(condition)
 
 

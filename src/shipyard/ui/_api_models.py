@@ -218,26 +218,25 @@ def deployments_of(name: str) -> list[dict[str, Any]]:
 
 def _logged_models(deployment: str, day: str) -> list[dict[str, Any]]:
     """Each (model, version, variant, role) of one day of the log, with its newest ``ts``."""
-    import fsspec
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from datetime import date
 
     from shipyard.core.config import resolve_settings
+    from shipyard.serve import read_inference_log
 
-    folder = f"{resolve_settings().artifacts}/inference/{deployment}/date={day}"
-    fs, path = fsspec.core.url_to_fs(folder)
-    if not fs.isdir(path):
+    try:
+        start = (date.fromisoformat(day) - date(1970, 1, 1)).days * 86_400_000
+    except ValueError:  # not a day the log wrote
         return []
     keys = ["model_name", "model_version", "variant", "role"]
-    tables = []
-    for part in sorted(p for p in fs.ls(path, detail=False) if p.endswith(".parquet")):
-        try:
-            tables.append(pq.read_table(part, columns=[*keys, "ts"], filesystem=fs))
-        except (OSError, pa.ArrowException):
-            continue  # a part being replaced or unreadable: the next request sees it
-    if not tables:
+    table = read_inference_log(
+        resolve_settings().artifacts,
+        deployment,
+        since=start,
+        until=start + 86_400_000,
+        columns=keys,
+    )
+    if not table.num_rows:
         return []
-    table = pa.concat_tables(tables, promote_options="permissive")
     grouped = table.group_by(keys).aggregate([("ts", "max")])
     return [
         {("ts" if k == "ts_max" else k): v for k, v in row.items()} for row in grouped.to_pylist()

@@ -40,6 +40,7 @@ SERVERS_ENV = "SHIPYARD_UI_SERVERS"
 SERVER_TIMEOUT_S = 1.0
 SWAPS_SHOWN = 20
 _DAY_MS = 86_400_000
+LOG_DAYS = 7  # how much of the inference log a deployment page summarizes
 
 
 # --- deployments -------------------------------------------------------------------------------
@@ -272,10 +273,8 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
 
 
 def logged_versions(name: str, day: str | None) -> dict[str, Any]:
-    """Rows, requests and latency per model version in the newest day ``name`` logged.
-
-    One day keeps the read bounded: ``read_inference_log`` reads whole rows (inputs included),
-    it cannot select columns yet."""
+    """Rows, requests and latency per model version over the last :data:`LOG_DAYS` days ``name``
+    logged (up to its newest day ``day``), reading only the columns a summary needs."""
     if day is None:
         return {"day": None, "model": None, "rows": 0, "versions": []}
     from datetime import date
@@ -290,11 +289,15 @@ def logged_versions(name: str, day: str | None) -> dict[str, Any]:
         start = (date.fromisoformat(day) - date(1970, 1, 1)).days * _DAY_MS
     except ValueError:  # not a day the log wrote: nothing to read
         return {"day": None, "model": None, "rows": 0, "versions": []}
+    columns = ["row", "request_id", "model_name", "model_version", "variant", "latency_ms"]
     table = read_inference_log(
-        resolve_settings().artifacts, name, since=start, until=start + _DAY_MS
+        resolve_settings().artifacts,
+        name,
+        since=start - (LOG_DAYS - 1) * _DAY_MS,
+        until=start + _DAY_MS,
+        columns=columns,
     )
-    columns = ["ts", "row", "request_id", "model_name", "model_version", "variant", "latency_ms"]
-    table = table.select(columns)
+    table = table.select(["ts", *columns])
     table = table.set_column(0, "ts", pc.cast(table["ts"], pa.int64()))
     keys = ["model_version", "variant"]
     counted = table.group_by(keys).aggregate(

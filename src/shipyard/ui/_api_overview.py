@@ -3,7 +3,6 @@ their champion, deployments seen in the inference log, and the open alerts."""
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
@@ -55,40 +54,11 @@ def overview() -> dict[str, Any]:
 
 
 def deployments_seen() -> list[dict[str, Any]]:
-    """Deployments that wrote an inference log, with the newest day they logged. Only folders
-    the log writes count: a deployment-named folder holding ``date=YYYY-MM-DD`` folders; a
-    stray file or folder beside them is left out, never an error."""
-    from datetime import date
-
-    import fsspec
-
+    """Deployments that wrote an inference log, with the newest day they logged."""
     from shipyard.core.config import resolve_settings
-    from shipyard.serve._log_store import DEPLOYMENT_NAME
+    from shipyard.serve import logged_deployments
 
-    root = f"{resolve_settings().artifacts}/inference"
-    fs, path = fsspec.core.url_to_fs(root)
-    if not fs.exists(path):
-        return []
-    found = []
-    for folder in sorted(_folders(fs, path)):
-        name = folder.rstrip("/").rsplit("/", 1)[-1]
-        if not DEPLOYMENT_NAME.fullmatch(name):
-            continue
-        days = []
-        for sub in _folders(fs, folder):
-            label = sub.rstrip("/").rsplit("/", 1)[-1]
-            if label.startswith("date="):
-                with suppress(ValueError):  # not a day folder the log wrote
-                    days.append(date.fromisoformat(label.removeprefix("date=")))
-        if days:
-            found.append({"name": name, "last_day": max(days).isoformat()})
-    return found
-
-
-def _folders(fs: Any, path: str) -> list[str]:
-    return [
-        str(entry["name"]) for entry in fs.ls(path, detail=True) if entry.get("type") == "directory"
-    ]
+    return logged_deployments(resolve_settings().artifacts)
 
 
 def open_alerts(latest: list[RunRecord] | None = None) -> list[dict[str, Any]]:

@@ -144,15 +144,7 @@ def _binary(performance: dict[str, Any]) -> dict[str, Any]:
                 "hovertemplate": f"{label}: %{{x}}<extra></extra>",
             }
         )
-    layout = _layout(
-        230,
-        "test cases",
-        barmode="stack",
-        legend=dict(_LEGEND),
-    )
-    layout["margin"]["t"] = 30
-    layout["yaxis"]["autorange"] = "reversed"
-    return {"data": data, "layout": layout}
+    return _stacked(data, 230, "test cases")
 
 
 def _multiclass(classes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -173,12 +165,12 @@ def _multiclass(classes: list[dict[str, Any]]) -> dict[str, Any]:
         }
         for name, x, color in parts
     ]
-    layout = _layout(
-        100 + 28 * len(labels),
-        "test cases, by their real class",
-        barmode="stack",
-        legend=dict(_LEGEND),
-    )
+    return _stacked(data, 100 + 28 * len(labels), "test cases, by their real class")
+
+
+def _stacked(data: list[dict[str, Any]], height: int, xtitle: str) -> dict[str, Any]:
+    """Horizontal bars stacked, the first row on top, the legend above the plot."""
+    layout = _layout(height, xtitle, barmode="stack", legend=dict(_LEGEND))
     layout["margin"]["t"] = 30
     layout["yaxis"]["autorange"] = "reversed"
     return {"data": data, "layout": layout}

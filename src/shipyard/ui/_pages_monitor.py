@@ -151,20 +151,9 @@ def performance_rows(performance: dict[str, Any] | None) -> list[dict[str, Any]]
 def distribution_figure(feature: dict[str, Any]) -> dict[str, Any]:
     """The reference (grey, filled) and current (orange) distribution of one feature, as the
     monitor report draws it, as Plotly JSON."""
-    import plotly.graph_objects as go
+    from shipyard.monitor._charts import distribution_figure as figure_of
 
-    from shipyard.monitor._charts import category_traces, chart_layout, numeric_traces
-
-    dist = feature.get("distribution") or {}
-    layout = chart_layout("", 240)
-    if "categories" in dist:
-        traces, y_title = category_traces(dist), "share"
-        layout["barmode"] = "group"
-        layout["yaxis"]["tickformat"] = ".0%"
-    else:
-        traces, y_title = numeric_traces(dist)
-    layout["yaxis"]["title"] = {"text": y_title}
-    figure: dict[str, Any] = json.loads(go.Figure(traces, layout=layout).to_json())
+    figure: dict[str, Any] = json.loads(figure_of(feature).to_json())
     return figure
 
 
