@@ -23,10 +23,8 @@ Why it is built like this:
 from __future__ import annotations
 
 import collections
-import datetime as dt
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -34,10 +32,10 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _results as shared
 from _drift_workers import (
     CATEGORICAL,
     CATEGORY_COUNTS,
@@ -49,27 +47,9 @@ from _drift_workers import (
     SWAPPED_CATEGORIES,
     Config,
 )
-from _results import (
-    RESULTS_FILE,
-    parse_args,
-    this_command,
-    with_machine_and_notes,
-    write_section,
-)
-from rich.table import Table
+from _results import BenchmarkError, console, shown
 
-from tracking import (
-    BenchmarkError,
-    console,
-    fresh_peer_venv,
-    git_revision,
-    json_answer,
-    peer_has_torch,
-    pip_install,
-    proc_field,
-    ram_gib,
-    shown,
-)
+from tracking import fresh_peer_venv, git_revision, json_answer, peer_has_torch, pip_install
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_drift_workers.py"
@@ -513,22 +493,6 @@ def verdict_lines(verdicts: Verdicts) -> list[str]:
     return [verdicts.lines.get(key, f"{words}: not measured") for key, words in keys.items()]
 
 
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Row]) -> None:
-    table = Table(title=title)
-    for column in headers:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        text = " ".join(row)
-        style = "red" if "MISSED" in text else ("green" if "met" in text else None)
-        table.add_row(*(cell.replace("`", "") for cell in row), style=style)
-    console.print(table)
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Row]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 # -- notes ------------------------------------------------------------------------------------
 def add_notes(results: Results, sizes: Sizes, stamp: dict[str, Any]) -> None:
     """Say in words what the tables compress."""
@@ -630,7 +594,7 @@ def add_evidently_notes(results: Results, sizes: Sizes, stamp: dict[str, Any]) -
             f"(pandas {versions.get('pandas')}): there the string columns load as `object`, "
             "in Shipyard's venv as pandas 3's `str`. Each tool gets the frames its pandas reads."
         )
-    ours = {name: installed(name) for name in SHARED_LIBRARIES}
+    ours = {name: shared.installed(name) for name in SHARED_LIBRARIES}
     said = ("pandas",) if PANDAS_FALLBACK in stamp.get("requirements", []) else ()
     different = [
         f"{name} {versions.get(name, '?')} (Shipyard's {ours[name]})"
@@ -699,13 +663,6 @@ def add_memory_note(results: Results, sizes: Sizes) -> None:
 
 
 # -- RESULTS.md -------------------------------------------------------------------------------
-def installed(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def machine_facts(
     results: Results, stamp: dict[str, Any], loads: tuple[float, float]
 ) -> dict[str, str]:
@@ -717,14 +674,9 @@ def machine_facts(
         for rows, made in results.data.items()
     )
     return {
-        "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
-        "CPU model": proc_field("/proc/cpuinfo", "model name") or platform.processor(),
-        "RAM": ram_gib(),
-        "Load average (1 min) at start / end": f"{loads[0]:.1f} / {loads[1]:.1f}",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
-        "Shipyard": f"{installed('shipyard')} ({git_revision()}), `detect_drift` defaults; "
-        + ", ".join(f"{name} {installed(name)}" for name in SHARED_LIBRARIES)
+        **shared.machine_basics(loads),
+        "Shipyard": f"{shared.installed('shipyard')} ({git_revision()}), `detect_drift` defaults; "
+        + ", ".join(f"{name} {shared.installed(name)}" for name in SHARED_LIBRARIES)
         + " (the floor runs here too)",
         "Evidently": f"{versions.get('evidently', '?')}, `Report([DataDriftPreset()])` "
         "defaults, columns declared in a `DataDefinition`; "
@@ -754,18 +706,15 @@ def section_markdown(
     times = time_rows(results, sizes, verdicts)
     memory = memory_rows(results, sizes, verdicts)
     parts = [
-        "# Drift benchmark: Shipyard vs Evidently and a numpy/scipy floor",
-        "",
-        f"Generated {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by `{command}`; "
-        f"total runtime {seconds:.0f} s.",
-        "",
-        "## Targets",
-        "",
-        *(f"- {line}" for line in verdict_lines(verdicts)),
-        "",
+        *shared.heading(
+            "# Drift benchmark: Shipyard vs Evidently and a numpy/scipy floor",
+            command,
+            seconds,
+            verdict_lines(verdicts),
+        ),
         "## Wall time of one detection",
         "",
-        *markdown_table(TIME_HEADERS, times),
+        *shared.markdown_table(TIME_HEADERS, times),
         "",
         "Shipyard: `detect_drift(reference, current)`. Evidently: `Dataset.from_pandas` for "
         "both sides, `Report([DataDriftPreset()]).run(current, reference)` and reading which "
@@ -775,7 +724,7 @@ def section_markdown(
         "",
         "## Peak memory of one detection",
         "",
-        *markdown_table(MEMORY_HEADERS, memory),
+        *shared.markdown_table(MEMORY_HEADERS, memory),
         "",
         "+: the resident high-water mark during the detection above the resident size right "
         "after loading both frames, which is the figure compared; peak: that high-water mark; "
@@ -783,24 +732,18 @@ def section_markdown(
         "",
         "## Drifted columns",
         "",
-        *markdown_table(FLAG_HEADERS, flag_rows(results, sizes)),
+        *shared.markdown_table(FLAG_HEADERS, flag_rows(results, sizes)),
         "",
         data_description() + " See README.md for the method.",
     ]
-    return with_machine_and_notes(parts, facts, [*results.notes, *results.errors])
+    return shared.with_machine_and_notes(parts, facts, [*results.notes, *results.errors])
 
 
 # -- main ------------------------------------------------------------------------------------
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv, __doc__)
-    started = time.perf_counter()
-    load_at_start = os.getloadavg()[0]  # other work on the machine skews every figure
-    sizes = QUICK if args.quick else FULL
-    try:
-        evidently_python, stamp = ensure_evidently_peer()
-    except (BenchmarkError, OSError, subprocess.SubprocessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run = shared.begin(__file__, shared.parse_args(argv, __doc__), ensure_evidently_peer)
+    evidently_python, stamp = run.peer
+    sizes = QUICK if run.args.quick else FULL
     pythons = {
         "shipyard": Path(sys.executable),
         "floor": Path(sys.executable),
@@ -811,36 +754,28 @@ def main(argv: Sequence[str]) -> int:
     check_answers(results, sizes)
     add_notes(results, sizes, stamp)
     verdicts = Verdicts()
-    print_table(
+    shared.print_table(
         "Wall time of one detection (x = how many times longer)",
         TIME_HEADERS,
         time_rows(results, sizes, verdicts),
     )
-    print_table(
+    shared.print_table(
         "Peak memory of one detection (+ = above the loaded data)",
         MEMORY_HEADERS,
         memory_rows(results, sizes, verdicts),
     )
-    print_table("Drifted columns", FLAG_HEADERS, flag_rows(results, sizes))
-    for line in verdict_lines(verdicts):
-        console.print(f"- {line}", markup=False)
-    for line in [*results.notes, *results.errors]:
-        console.print(f"- {line}", markup=False)
-    seconds = time.perf_counter() - started
-    if args.quick:
-        print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
-    else:
-        facts = machine_facts(results, stamp, (load_at_start, os.getloadavg()[0]))
-        body = section_markdown(results, sizes, facts, this_command(Path(__file__)), seconds)
-        write_section("drift", body)
-        print(f"Wrote the drift section of {shown(RESULTS_FILE)}.")
+    shared.print_table("Drifted columns", FLAG_HEADERS, flag_rows(results, sizes))
     runs = WORK_DIR / "drift-runs"
-    if results.errors:
-        print(f"Data and worker folders kept for inspection: {shown(DATA_DIR)}, {shown(runs)}")
-        return 1
-    shutil.rmtree(runs, ignore_errors=True)  # the Parquet data stays: generated once per size
-    print(f"Total runtime: {seconds:.1f} s")
-    return 0
+    return run.finish(
+        "drift",
+        results,
+        lambda command, seconds: section_markdown(
+            results, sizes, machine_facts(results, stamp, run.loads()), command, seconds
+        ),
+        targets=verdict_lines(verdicts),
+        kept=f"Data and worker folders kept for inspection: {shown(DATA_DIR)}, {shown(runs)}",
+        remove=[runs],  # the Parquet data stays: generated once per size
+    )
 
 
 if __name__ == "__main__":

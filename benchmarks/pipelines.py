@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shutil
 import signal
@@ -39,28 +38,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import _results as shared
 from _pipelines_workers import PIPELINE, RESULT_PREFIX, write_flows
-from _results import (
-    RESULTS_FILE,
-    parse_args,
-    this_command,
-    with_machine_and_notes,
-    write_section,
-)
-from rich.table import Table
+from _results import BenchmarkError, console, shown
 
-from tracking import (
-    NO_TORCH_CONSTRAINT,
-    BenchmarkError,
-    console,
-    git_revision,
-    peer_has_torch,
-    pip_install,
-    proc_field,
-    ram_gib,
-    ratio_cell,
-    shown,
-)
+from tracking import NO_TORCH_CONSTRAINT, git_revision, peer_has_torch, pip_install, ratio_cell
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_pipelines_workers.py"
@@ -491,23 +473,12 @@ def fmt_list(values: Sequence[float]) -> str:
     return ", ".join(f"{value:.3f}" for value in values)
 
 
-def print_table(rows: Sequence[Row], sizes: Sizes) -> None:
+def print_rows(rows: Sequence[Row], sizes: Sizes) -> None:
     title = (
         f"Pipelines: {sizes.steps}-step chain, Shipyard vs Metaflow "
         "(ratio = Metaflow / Shipyard, higher is better)"
     )
-    table = Table(title=title)
-    for column in HEADERS:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        style = "red" if "MISSED" in row[-1] else ("green" if "met" in row[-1] else None)
-        table.add_row(*(cell.replace("`", "") for cell in row), style=style)
-    console.print(table)
-
-
-def markdown_table(rows: Sequence[Row]) -> list[str]:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+    shared.print_table(title, HEADERS, rows, shared.judged_by_target)
 
 
 # -- RESULTS.md ------------------------------------------------------------------------------
@@ -515,14 +486,8 @@ def machine_facts(metaflow_version: str, loads: tuple[float, float]) -> dict[str
     """What a reader needs to judge whether these numbers apply to their machine."""
     from shipyard import __version__ as shipyard_version
 
-    cpus = len(os.sched_getaffinity(0))
     return {
-        "CPUs (nproc)": str(cpus),
-        "CPU model": proc_field("/proc/cpuinfo", "model name") or platform.processor(),
-        "RAM": ram_gib(),
-        "Load average (1 min) at start / end": f"{loads[0]:.1f} / {loads[1]:.1f}",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
+        **shared.machine_basics(loads),
         "Shipyard": f"{shipyard_version} ({git_revision()}), local executor, default workers "
         f"({min(8, os.cpu_count() or 1)}), SQLite workspace with local artifacts",
         "Metaflow": f"{metaflow_version}, local metadata and datastore, pylint off",
@@ -540,12 +505,8 @@ def section_markdown(
     n = sizes.steps
     notes = [*results.notes, *results.errors]
     parts = [
-        "# Pipelines benchmark: Shipyard vs Metaflow",
-        "",
-        f"Generated {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by `{command}`; "
-        f"total runtime {seconds:.0f} s.",
-        "",
-        *markdown_table(rows),
+        *shared.heading("# Pipelines benchmark: Shipyard vs Metaflow", command, seconds),
+        *shared.markdown_table(HEADERS, rows),
         "",
         f"The flow: a linear chain of {n} steps, each `x + 1` on an int, generated for both "
         "tools from one definition; Metaflow's flow also has the `start` and `end` steps it "
@@ -558,20 +519,14 @@ def section_markdown(
         "whole-command figures include them. Each answer is checked (the chain's result, and "
         "how many steps came from the cache). See README.md for the method.",
     ]
-    return with_machine_and_notes(parts, facts, notes)
+    return shared.with_machine_and_notes(parts, facts, notes)
 
 
 # -- main ------------------------------------------------------------------------------------
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv, __doc__)
-    started = time.perf_counter()
-    load_at_start = os.getloadavg()[0]  # other work on the machine skews every figure
-    sizes = QUICK if args.quick else FULL
-    try:
-        metaflow_python, metaflow_version = ensure_metaflow_peer()
-    except (BenchmarkError, OSError, subprocess.SubprocessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run = shared.begin(__file__, shared.parse_args(argv, __doc__), ensure_metaflow_peer)
+    metaflow_python, metaflow_version = run.peer
+    sizes = QUICK if run.args.quick else FULL
     work_root = WORK_DIR / f"pipelines-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
     console.print(
         f"[bold]pipelines[/bold]: {sizes.steps}-step and 1-step chains, "
@@ -582,25 +537,16 @@ def main(argv: Sequence[str]) -> int:
     )
     add_notes(results, sizes)
     rows = build_rows(results, sizes)
-    print_table(rows, sizes)
-    for line in [*results.notes, *results.errors]:
-        console.print(f"- {line}", markup=False)
-    seconds = time.perf_counter() - started
-    if args.quick:
-        print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
-    else:
-        facts = machine_facts(metaflow_version, (load_at_start, os.getloadavg()[0]))
-        write_section(
-            "pipelines",
-            section_markdown(rows, results, sizes, facts, this_command(Path(__file__)), seconds),
-        )
-        print(f"Wrote the pipelines section of {shown(RESULTS_FILE)}.")
-    if results.errors:
-        print(f"Workspaces kept for inspection: {shown(work_root)}")
-        return 1
-    shutil.rmtree(work_root, ignore_errors=True)
-    print(f"Total runtime: {seconds:.1f} s")
-    return 0
+    print_rows(rows, sizes)
+    return run.finish(
+        "pipelines",
+        results,
+        lambda command, seconds: section_markdown(
+            rows, results, sizes, machine_facts(metaflow_version, run.loads()), command, seconds
+        ),
+        kept=f"Workspaces kept for inspection: {shown(work_root)}",
+        remove=[work_root],
+    )
 
 
 if __name__ == "__main__":

@@ -23,40 +23,17 @@ import datetime as dt
 import functools
 import json
 import os
-import platform
-import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import _results as shared
 from _registry_workers import Config
-from _results import (
-    RESULTS_FILE,
-    parse_args,
-    this_command,
-    with_machine_and_notes,
-    write_section,
-)
-from rich.table import Table
+from _results import console, shown
 
-from tracking import (
-    BenchmarkError,
-    Results,
-    attempt,
-    console,
-    ensure_mlflow_peer,
-    git_revision,
-    json_answer,
-    proc_field,
-    ram_gib,
-    ratio_cell,
-    shown,
-)
+from tracking import Results, attempt, ensure_mlflow_peer, git_revision, json_answer, ratio_cell
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_registry_workers.py"
@@ -360,21 +337,6 @@ def latency_cell(answer: dict[str, Any] | None) -> str:
     return f"{answer['p50_us']:,.0f} / {answer['p99_us']:,.0f} µs{cut}"
 
 
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Row]) -> None:
-    table = Table(title=title)
-    for column in headers:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        style = "red" if "MISSED" in row[-1] else ("green" if "met" in row[-1] else None)
-        table.add_row(*(cell.replace("`", "") for cell in row), style=style)
-    console.print(table)
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Row]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
-
-
 # -- RESULTS.md ------------------------------------------------------------------------------
 def machine_facts(
     results: Results, mlflow_version: str, loads: tuple[float, float]
@@ -383,14 +345,9 @@ def machine_facts(
     from shipyard import __version__ as shipyard_version
 
     peer = (results.get("log", "mlflow") or {}).get("versions", {})
-    ours = {name: installed(name) for name in OUR_LIBRARIES}
+    ours = {name: shared.installed(name) for name in OUR_LIBRARIES}
     return {
-        "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
-        "CPU model": proc_field("/proc/cpuinfo", "model name") or platform.processor(),
-        "RAM": ram_gib(),
-        "Load average (1 min) at start / end": f"{loads[0]:.1f} / {loads[1]:.1f}",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
+        **shared.machine_basics(loads),
         "Shipyard": f"{shipyard_version} ({git_revision()})",
         "Shipyard's environment": ", ".join(f"{name} {version}" for name, version in ours.items()),
         "MLflow": f"{mlflow_version} (SQLite tracking backend), with scikit-learn "
@@ -398,33 +355,22 @@ def machine_facts(
     }
 
 
-def installed(name: str) -> str:
-    try:
-        return metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return "not installed"
-
-
 def section_markdown(
     results: Results, sizes: Sizes, facts: dict[str, str], command: str, seconds: float
 ) -> str:
     notes = [*results.notes, *results.errors]
     parts = [
-        "# Registry benchmark: profiling and model serving",
-        "",
-        f"Generated {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by `{command}`; "
-        f"total runtime {seconds:.0f} s.",
-        "",
+        *shared.heading("# Registry benchmark: profiling and model serving", command, seconds),
         "## Profiling: Shipyard vs pandas `describe()`",
         "",
-        *markdown_table(PROFILING_HEADERS, profiling_rows(results, sizes)),
+        *shared.markdown_table(PROFILING_HEADERS, profiling_rows(results, sizes)),
         "",
         "ratio: Shipyard / pandas (time or memory; lower is better). The frame is seeded: 12 "
         "float64 columns with 2% NaN, 8 int64, 5 strings with 50 distinct values each.",
         "",
         "## Model load and one-row predict: Shipyard vs MLflow",
         "",
-        *markdown_table(SERVING_HEADERS, serving_rows(results)),
+        *shared.markdown_table(SERVING_HEADERS, serving_rows(results)),
         "",
         "ratio: MLflow / Shipyard (how many times faster Shipyard is; predict rows compare "
         f"p50). Predict: p50 / p99 of up to {sizes.latency_calls:,} calls (at most "
@@ -435,7 +381,7 @@ def section_markdown(
         "DataFrame figure is compared with both Shipyard inputs. "
         "See README.md for the method.",
     ]
-    return with_machine_and_notes(parts, facts, notes)
+    return shared.with_machine_and_notes(parts, facts, notes)
 
 
 def add_notes(results: Results) -> None:
@@ -473,15 +419,9 @@ def fmt_list(values: Sequence[float]) -> str:
 
 # -- main ------------------------------------------------------------------------------------
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv, __doc__)
-    started = time.perf_counter()
-    load_at_start = os.getloadavg()[0]  # other work on the machine skews every figure
-    sizes = QUICK if args.quick else FULL
-    try:
-        mlflow_python, mlflow_version = ensure_mlflow_peer()
-    except (BenchmarkError, OSError, subprocess.SubprocessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run = shared.begin(__file__, shared.parse_args(argv, __doc__), ensure_mlflow_peer)
+    mlflow_python, mlflow_version = run.peer
+    sizes = QUICK if run.args.quick else FULL
     work_root = WORK_DIR / f"registry-{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
     pythons = {"shipyard": Path(sys.executable), "mlflow": mlflow_python}
     results = Results()
@@ -489,34 +429,27 @@ def main(argv: Sequence[str]) -> int:
     measure_models(results, sizes, pythons, work_root)
     check_labels(results)
     add_notes(results)
-    print_table(
+    shared.print_table(
         "Profiling (ratio = Shipyard / pandas, lower is better)",
         PROFILING_HEADERS,
         profiling_rows(results, sizes),
+        shared.judged_by_target,
     )
-    print_table(
+    shared.print_table(
         "Serving (ratio = MLflow / Shipyard, higher is better)",
         SERVING_HEADERS,
         serving_rows(results),
+        shared.judged_by_target,
     )
-    for line in [*results.notes, *results.errors]:
-        console.print(f"- {line}", markup=False)
-    seconds = time.perf_counter() - started
-    if args.quick:
-        print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
-    else:
-        facts = machine_facts(results, mlflow_version, (load_at_start, os.getloadavg()[0]))
-        write_section(
-            "registry",
-            section_markdown(results, sizes, facts, this_command(Path(__file__)), seconds),
-        )
-        print(f"Wrote the registry section of {shown(RESULTS_FILE)}.")
-    if results.errors:
-        print(f"Workspaces kept for inspection: {shown(work_root)}")
-        return 1
-    shutil.rmtree(work_root, ignore_errors=True)
-    print(f"Total runtime: {seconds:.1f} s")
-    return 0
+    return run.finish(
+        "registry",
+        results,
+        lambda command, seconds: section_markdown(
+            results, sizes, machine_facts(results, mlflow_version, run.loads()), command, seconds
+        ),
+        kept=f"Workspaces kept for inspection: {shown(work_root)}",
+        remove=[work_root],
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import resource
 import shutil
 import signal
@@ -47,22 +46,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS_FILE, one_line, this_command, with_machine_and_notes, write_section
-from rich.table import Table
+import _results as shared
+from _results import BenchmarkError, console, shown
 
 from tracking import (
     NO_TORCH_CONSTRAINT,
-    BenchmarkError,
-    console,
     ensure_mlflow_peer,
     fresh_peer_venv,
     git_revision,
     json_answer,
     peer_has_torch,
     pip_install,
-    proc_field,
-    ram_gib,
-    shown,
 )
 from tracking import PEER_DIR as MLFLOW_PEER_DIR
 
@@ -180,6 +174,16 @@ def ensure_mlflow_serving_peer() -> tuple[Path, str]:
             raise BenchmarkError("Could not add lightgbm to the MLflow peer virtualenv.")
         MLFLOW_EXTRAS_STAMP.write_text(json.dumps({"requirements": list(PEER_LIBRARIES)}))
     return python, version
+
+
+def ensure_peers(tools: Sequence[str]) -> dict[str, tuple[Path, str]]:
+    """The Python and the version of each peer server among ``tools``, installed where needed."""
+    peers: dict[str, tuple[Path, str]] = {}
+    if "mlflow" in tools:
+        peers["mlflow"] = ensure_mlflow_serving_peer()
+    if "bentoml" in tools:
+        peers["bentoml"] = ensure_bentoml_peer()
+    return peers
 
 
 def ensure_bentoml_peer() -> tuple[Path, str]:
@@ -650,7 +654,7 @@ def serve_and_load(
         results.errors.append(
             f"{server.label}: {exc}" if server.label not in str(exc) else str(exc)
         )
-        console.print(f"  [red]failed[/red]: {one_line(str(exc))}")
+        console.print(f"  [red]failed[/red]: {shared.one_line(str(exc))}")
     finally:
         code = stop(server)
         scan_log(server, results, code)
@@ -751,7 +755,7 @@ def prepare_models(
             prepared[tool] = run_worker(pythons[tool], tool, tool, work_root / tool, {})
         except BenchmarkError as exc:
             results.errors.append(str(exc))
-            console.print(f"  {tool:<8} [red]crashed[/red]: {one_line(str(exc))}")
+            console.print(f"  {tool:<8} [red]crashed[/red]: {shared.one_line(str(exc))}")
             continue
         results.versions[tool] = prepared[tool]["versions"]
         console.print(f"  {tool:<8} done in {time.perf_counter() - started:5.1f} s")
@@ -772,7 +776,7 @@ def measure_inprocess(results: Results, sizes: Sizes, python: Path, work_root: P
         )
     except BenchmarkError as exc:
         results.errors.append(str(exc))
-        console.print(f"  in-process predict [red]crashed[/red]: {one_line(str(exc))}")
+        console.print(f"  in-process predict [red]crashed[/red]: {shared.one_line(str(exc))}")
         return
     console.print("  in-process one-row predict timed")
 
@@ -953,20 +957,9 @@ def inprocess_rows(results: Results, models: Sequence[str]) -> list[Row]:
     return rows
 
 
-def print_table(title: str, headers: Sequence[str], rows: Sequence[Row]) -> None:
-    table = Table(title=title)
-    for column in headers:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        text = " ".join(row)
-        style = "red" if "MISSED" in text else ("green" if " met" in text else None)
-        table.add_row(*row, style=style)
-    console.print(table)
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Row]) -> list[str]:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+def judged_word(row: Sequence[str]) -> str | None:
+    """:func:`_results.judged`, with "met" a word of its own."""
+    return shared.judged(row, " met")
 
 
 # -- notes and RESULTS.md ----------------------------------------------------------------------
@@ -1029,12 +1022,7 @@ def machine_facts(
 
     ours = results.versions.get("shipyard", {})
     return {
-        "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
-        "CPU model": proc_field("/proc/cpuinfo", "model name") or platform.processor(),
-        "RAM": ram_gib(),
-        "Load average (1 min) at start / end": f"{loads[0]:.1f} / {loads[1]:.1f}",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
+        **shared.machine_basics(loads),
         "Worker processes per server": f"{args.workers} (`--workers`)",
         "Shipyard": f"{ours.get('shipyard', '?')} ({git_revision()}), `shipyard serve "
         "--backend auto` with its other defaults (JSON access log and Parquet inference log "
@@ -1070,23 +1058,20 @@ def section_markdown(
     targets = target_rows(results, sizes, args.models, verdicts)
     notes = [*results.notes, *results.errors]
     parts = [
-        "# Serving benchmark: Shipyard vs MLflow, BentoML and a bare endpoint",
-        "",
-        f"Generated {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by `{command}`; "
-        f"total runtime {seconds:.0f} s.",
-        "",
-        "## Targets",
-        "",
-        *(f"- {line}" for line in verdict_lines(verdicts)),
-        "",
-        *markdown_table(TARGET_HEADERS, targets),
+        *shared.heading(
+            "# Serving benchmark: Shipyard vs MLflow, BentoML and a bare endpoint",
+            command,
+            seconds,
+            verdict_lines(verdicts),
+        ),
+        *shared.markdown_table(TARGET_HEADERS, targets),
         "",
         "x: Shipyard's requests/s over the other server's, same model and connections; a case "
         "where Shipyard had any failed request meets no target.",
         "",
         "## Load",
         "",
-        *markdown_table(LOAD_HEADERS, load_rows(results, sizes, args.models)),
+        *shared.markdown_table(LOAD_HEADERS, load_rows(results, sizes, args.models)),
         "",
         f"Each row: {sizes.seconds:g} s of single-row JSON POSTs over N keep-alive "
         f"connections (closed loop), after a {sizes.warmup_s:g} s warm-up. requests/s counts "
@@ -1097,32 +1082,24 @@ def section_markdown(
         "",
         "## In-process one-row predict (reference)",
         "",
-        *markdown_table(INPROCESS_HEADERS, inprocess_rows(results, args.models)),
+        *shared.markdown_table(INPROCESS_HEADERS, inprocess_rows(results, args.models)),
         "",
         "p50 / p99 over up to "
         f"{sizes.inprocess_calls:,} calls: Shipyard's loaded model on one record (what a JSON "
         "request decodes to), and the fitted estimator's `predict` on a one-row DataFrame (what "
         "the MLflow and BentoML servers call).",
     ]
-    return with_machine_and_notes(parts, facts, notes)
+    return shared.with_machine_and_notes(parts, facts, notes)
 
 
 # -- main --------------------------------------------------------------------------------------
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
-    started = time.perf_counter()
-    load_at_start = os.getloadavg()[0]
+    run = shared.begin(__file__, args, lambda: ensure_peers(args.tools))
     sizes = QUICK if args.quick else FULL
     pythons = {"shipyard": Path(sys.executable), "bare": Path(sys.executable)}
-    peers: dict[str, str] = {}
-    try:
-        if "mlflow" in args.tools:
-            pythons["mlflow"], peers["mlflow"] = ensure_mlflow_serving_peer()
-        if "bentoml" in args.tools:
-            pythons["bentoml"], peers["bentoml"] = ensure_bentoml_peer()
-    except (BenchmarkError, OSError, subprocess.SubprocessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    pythons.update({tool: python for tool, (python, _) in run.peer.items()})
+    peers = {tool: version for tool, (_, version) in run.peer.items()}
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     work_root = Path(
         tempfile.mkdtemp(prefix=f"serving-{dt.datetime.now():%Y%m%d-%H%M%S}-", dir=WORK_DIR)
@@ -1130,36 +1107,31 @@ def main(argv: Sequence[str]) -> int:
     results = run_all(args, sizes, pythons, work_root)
     add_notes(results)
     verdicts = Verdicts()
-    print_table(
+    shared.print_table(
         "Targets (x = Shipyard requests/s over the other's)",
         TARGET_HEADERS,
         target_rows(results, sizes, args.models, verdicts),
+        judged_word,
     )
-    print_table("Load", LOAD_HEADERS, load_rows(results, sizes, args.models))
-    print_table(
+    shared.print_table("Load", LOAD_HEADERS, load_rows(results, sizes, args.models), judged_word)
+    shared.print_table(
         "In-process one-row predict, p50 / p99",
         INPROCESS_HEADERS,
         inprocess_rows(results, args.models),
+        judged_word,
     )
-    for line in verdict_lines(verdicts):
-        console.print(f"- {line}", markup=False)
-    for line in [*results.notes, *results.errors]:
-        console.print(f"- {line}", markup=False)
-    seconds = time.perf_counter() - started
-    complete = list(args.tools) == list(TOOLS) and list(args.models) == list(MODELS)
-    if args.quick or not complete:
-        print("RESULTS.md left unchanged (--quick, or a subset of tools or models).")
-    else:
-        facts = machine_facts(results, args, peers, (load_at_start, os.getloadavg()[0]))
-        body = section_markdown(results, sizes, args, facts, this_command(Path(__file__)), seconds)
-        write_section("serving", body)
-        print(f"Wrote the serving section of {shown(RESULTS_FILE)}.")
-    if results.errors:
-        print(f"Workspaces and server logs kept for inspection: {shown(work_root)}")
-        return 1
-    shutil.rmtree(work_root, ignore_errors=True)
-    print(f"Total runtime: {seconds:.1f} s")
-    return 0
+    return run.finish(
+        "serving",
+        results,
+        lambda command, seconds: section_markdown(
+            results, sizes, args, machine_facts(results, args, peers, run.loads()), command, seconds
+        ),
+        targets=verdict_lines(verdicts),
+        kept=f"Workspaces and server logs kept for inspection: {shown(work_root)}",
+        remove=[work_root],
+        write=list(args.tools) == list(TOOLS) and list(args.models) == list(MODELS),
+        unchanged="RESULTS.md left unchanged (--quick, or a subset of tools or models).",
+    )
 
 
 if __name__ == "__main__":

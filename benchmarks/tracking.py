@@ -21,7 +21,6 @@ import datetime as dt
 import functools
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -32,9 +31,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _results import RESULTS_FILE, parse_args, this_command, write_section
+import _results as shared
+from _results import BenchmarkError, console, shown
 from _workers import SEED, Config, expected_search_names, run_specs
-from rich.console import Console
 from rich.table import Table
 
 HERE = Path(__file__).resolve().parent
@@ -54,8 +53,6 @@ PIP_PROGRESS = ("Collecting", "Installing collected", "Successfully installed", 
 
 TOOLS = ("shipyard", "mlflow")
 TOOL_NAMES = {"shipyard": "Shipyard", "mlflow": "MLflow"}
-# Off a terminal (make, CI logs) Rich would wrap the table at 80 columns.
-console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 @dataclass(frozen=True)
@@ -95,10 +92,6 @@ QUICK = Sizes(
     batches_limit_s=5,
     create_runs_limit_s=20,
 )
-
-
-class BenchmarkError(Exception):
-    """A measurement could not be taken (as opposed to a target being missed)."""
 
 
 # -- the MLflow peer environment -------------------------------------------------------------
@@ -499,31 +492,10 @@ def machine_facts(mlflow_version: str) -> dict[str, str]:
     from shipyard import __version__ as shipyard_version
 
     return {
-        "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
-        "CPU model": proc_field("/proc/cpuinfo", "model name") or platform.processor(),
-        "RAM": ram_gib(),
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
+        **shared.machine_basics(),
         "Shipyard": f"{shipyard_version} ({git_revision()})",
         "MLflow": f"{mlflow_version} (SQLite tracking backend, synchronous logging)",
     }
-
-
-def ram_gib() -> str:
-    total_kb = (proc_field("/proc/meminfo", "MemTotal") or "0 kB").split()[0]
-    return f"{int(total_kb) / 2**20:.1f} GiB"
-
-
-def proc_field(path: str, name: str) -> str | None:
-    try:
-        lines = Path(path).read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key.strip() == name:
-            return value.strip()
-    return None
 
 
 def git_revision() -> str:
@@ -598,48 +570,29 @@ def add_notes(results: Results) -> None:
 
 
 # -- main ------------------------------------------------------------------------------------
-def shown(path: Path) -> str:
-    """``path`` relative to the repository when it is inside it: shorter to read."""
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
-
-
 def shorten(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv, __doc__)
-    started = time.perf_counter()
-    sizes = QUICK if args.quick else FULL
-    try:
-        mlflow_python, mlflow_version = ensure_mlflow_peer()
-    except (BenchmarkError, OSError, subprocess.SubprocessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run = shared.begin(__file__, shared.parse_args(argv, __doc__), ensure_mlflow_peer)
+    mlflow_python, mlflow_version = run.peer
+    sizes = QUICK if run.args.quick else FULL
     work_root = WORK_DIR / f"{dt.datetime.now():%Y%m%d-%H%M%S}-{os.getpid()}"
     pythons = {"shipyard": Path(sys.executable), "mlflow": mlflow_python}
     results = measure_all(sizes, pythons, work_root)
     add_notes(results)
     rows = build_rows(results, sizes)
     print_table(rows)
-    for line in [*results.notes, *results.errors]:
-        console.print(f"- {line}", markup=False)
-    seconds = time.perf_counter() - started
-    if args.quick:
-        print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
-    else:
-        facts = machine_facts(mlflow_version)
-        write_section(
-            "tracking",
-            results_markdown(rows, results, sizes, facts, this_command(Path(__file__)), seconds),
-        )
-        print(f"Wrote {shown(RESULTS_FILE)}.")
-    if results.errors:
-        print(f"Workspaces kept for inspection: {shown(work_root)}")
-        return 1
-    shutil.rmtree(work_root, ignore_errors=True)
-    print(f"Total runtime: {seconds:.1f} s")
-    return 0
+    return run.finish(
+        "tracking",
+        results,
+        lambda command, seconds: results_markdown(
+            rows, results, sizes, machine_facts(mlflow_version), command, seconds
+        ),
+        kept=f"Workspaces kept for inspection: {shown(work_root)}",
+        remove=[work_root],
+    )
 
 
 if __name__ == "__main__":

@@ -18,12 +18,10 @@ Why it is built like this:
 
 from __future__ import annotations
 
-import datetime as dt
 import http.client
 import json
 import math
 import os
-import platform
 import re
 import shutil
 import sqlite3
@@ -38,13 +36,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from _results import (
-    RESULTS_FILE,
-    parse_args,
-    this_command,
-    with_machine_and_notes,
-    write_section,
-)
+import _results as shared
+from _results import BenchmarkError, console, shown
 from _ui_workers import (
     EXPERIMENT,
     FILTER_BELOW,
@@ -54,19 +47,9 @@ from _ui_workers import (
     Config,
     expected_names,
 )
-from rich.table import Table
 from serving import Server, free_port, start, stop, tool_env, tree_cpu_s, wait_ready
 
-from tracking import (
-    BenchmarkError,
-    console,
-    ensure_mlflow_peer,
-    git_revision,
-    json_answer,
-    proc_field,
-    ram_gib,
-    shown,
-)
+from tracking import ensure_mlflow_peer, git_revision, json_answer
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_ui_workers.py"
@@ -484,6 +467,7 @@ HEADERS = (
     "MLflow / API",
     "targets",
 )
+TABLE_TITLE = "Runs page / API vs MLflow runs/search: median (p95), ms"
 TOOL_LABELS = {"shipyard": "Shipyard", "mlflow": "MLflow"}
 QUERY_NAMES = {"latest": "newest first", "filtered": "filtered + sorted"}
 QUERIES = {
@@ -587,22 +571,6 @@ def verdict_lines(verdicts: Verdicts) -> list[str]:
         f"{TARGET_RUNS:,} runs",
     }
     return [verdicts.lines.get(key, f"{words}: not measured") for key, words in keys.items()]
-
-
-def print_table(rows: Sequence[Row]) -> None:
-    table = Table(title="Runs page / API vs MLflow runs/search: median (p95), ms")
-    for column in HEADERS:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        text = " ".join(row)
-        style = "red" if "MISSED" in text else ("green" if "met" in text else None)
-        table.add_row(*(cell.replace("`", "") for cell in row), style=style)
-    console.print(table)
-
-
-def markdown_table(rows: Sequence[Row]) -> list[str]:
-    lines = ["| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 # -- notes and RESULTS.md --------------------------------------------------------------------
@@ -738,12 +706,7 @@ def machine_facts(
     ours = peer_versions(Path(sys.executable), ("shipyard", *SERVER_LIBRARIES, "jinja2"))
     theirs = peer_versions(mlflow_python, (*SERVER_LIBRARIES, "flask"))
     return {
-        "CPUs (nproc)": str(len(os.sched_getaffinity(0))),
-        "CPU model": proc_field("/proc/cpuinfo", "model name") or platform.processor(),
-        "RAM": ram_gib(),
-        "Load average (1 min) at start / end": f"{loads[0]:.1f} / {loads[1]:.1f}",
-        "OS": platform.platform(),
-        "Python": platform.python_version(),
+        **shared.machine_basics(loads),
         "SQLite (Python's sqlite3)": f"Shipyard's venv {sqlite3.sqlite_version}, MLflow's "
         + peer_sqlite(mlflow_python),
         "Shipyard": f"{ours.get('shipyard', '?')} ({git_revision()}), `shipyard ui` with its "
@@ -760,18 +723,15 @@ def section_markdown(
     verdicts = Verdicts()
     rows = table_rows(results, sizes, verdicts)
     parts = [
-        "# UI benchmark: the runs page and its API vs MLflow's runs/search",
-        "",
-        f"Generated {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z} by `{command}`; "
-        f"total runtime {seconds:.0f} s.",
-        "",
-        "## Targets",
-        "",
-        *(f"- {line}" for line in verdict_lines(verdicts)),
-        "",
+        *shared.heading(
+            "# UI benchmark: the runs page and its API vs MLflow's runs/search",
+            command,
+            seconds,
+            verdict_lines(verdicts),
+        ),
         "## Response time on 127.0.0.1, median (p95) of each route",
         "",
-        *markdown_table(rows),
+        *shared.markdown_table(HEADERS, rows),
         "",
         f"Shipyard: `GET /runs?experiment={EXPERIMENT}` (the HTML page) and `GET /api/runs?"
         f"experiment={EXPERIMENT}&limit={PAGE_SIZE}` (JSON), and the same with `filter` and "
@@ -785,46 +745,36 @@ def section_markdown(
         "1 tag per run (MLflow's also the 4 system tags its client adds). See README.md for "
         "the method.",
     ]
-    return with_machine_and_notes(parts, facts, [*results.notes, *results.errors])
+    return shared.with_machine_and_notes(parts, facts, [*results.notes, *results.errors])
 
 
 # -- main ------------------------------------------------------------------------------------
 def main(argv: Sequence[str]) -> int:
-    args = parse_args(argv, __doc__)
-    started = time.perf_counter()
-    load_at_start = os.getloadavg()[0]
-    sizes = QUICK if args.quick else FULL
-    try:
-        mlflow_python, mlflow_version = ensure_mlflow_peer()
-    except (BenchmarkError, OSError, subprocess.SubprocessError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    run = shared.begin(__file__, shared.parse_args(argv, __doc__), ensure_mlflow_peer)
+    mlflow_python, mlflow_version = run.peer
+    sizes = QUICK if run.args.quick else FULL
     pythons = {"shipyard": Path(sys.executable), "mlflow": mlflow_python}
     versions = {"shipyard": metadata.version("shipyard"), "mlflow": mlflow_version}
     results = measure_all(sizes, pythons, versions)
     add_notes(results, sizes)
     add_plan_notes(results, sizes)
     verdicts = Verdicts()
-    print_table(table_rows(results, sizes, verdicts))
-    for line in verdict_lines(verdicts):
-        console.print(f"- {line}", markup=False)
-    for line in [*results.notes, *results.errors]:
-        console.print(f"- {line}", markup=False)
-    seconds = time.perf_counter() - started
-    if args.quick:
-        print("--quick: RESULTS.md left unchanged; targets are meant for the full sizes.")
-    else:
-        facts = machine_facts(mlflow_python, mlflow_version, (load_at_start, os.getloadavg()[0]))
-        body = section_markdown(results, sizes, facts, this_command(Path(__file__)), seconds)
-        write_section("ui", body)
-        print(f"Wrote the ui section of {shown(RESULTS_FILE)}.")
-    if results.errors:
-        print(f"Stores and server logs kept under {shown(WORK_DIR)} (ui-*).")
-        return 1
-    if not any("log at" in note for note in results.notes):
-        shutil.rmtree(WORK_DIR / "ui-logs", ignore_errors=True)  # the filled stores stay
-    print(f"Total runtime: {seconds:.1f} s")
-    return 0
+    shared.print_table(TABLE_TITLE, HEADERS, table_rows(results, sizes, verdicts))
+    logs_named = any("log at" in note for note in results.notes)
+    return run.finish(
+        "ui",
+        results,
+        lambda command, seconds: section_markdown(
+            results,
+            sizes,
+            machine_facts(mlflow_python, mlflow_version, run.loads()),
+            command,
+            seconds,
+        ),
+        targets=verdict_lines(verdicts),
+        kept=f"Stores and server logs kept under {shown(WORK_DIR)} (ui-*).",
+        remove=[] if logs_named else [WORK_DIR / "ui-logs"],  # the filled stores stay
+    )
 
 
 if __name__ == "__main__":
