@@ -19,7 +19,12 @@ from typing import Any, ClassVar
 import numpy as np
 import pytest
 
-from shipyard.solutions.quickstart import QuickstartSummary, Sizes, run_quickstart
+from shipyard.solutions.quickstart import (
+    QuickstartSummary,
+    Sizes,
+    run_quickstart,
+    workspace_environment,
+)
 from shipyard.solutions.quickstart._churn import SHIFTED_FEATURES, churn_table
 
 pytestmark = pytest.mark.slow
@@ -36,14 +41,9 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> QuickstartSummary:
 
 
 @pytest.fixture
-def in_workspace(loop: QuickstartSummary, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    from shipyard.tracking import close_workspaces
-
-    monkeypatch.setenv("SHIPYARD_HOME", str(loop.workspace))
-    monkeypatch.delenv("SHIPYARD_DB_URL", raising=False)
-    monkeypatch.delenv("SHIPYARD_ARTIFACTS", raising=False)
-    yield loop.workspace
-    close_workspaces()
+def in_workspace(loop: QuickstartSummary) -> Iterator[Path]:
+    with workspace_environment(loop.workspace):
+        yield loop.workspace
 
 
 def test_the_loop_detects_the_planned_drift_retrains_and_recovers(loop: QuickstartSummary) -> None:
@@ -257,3 +257,24 @@ def test_a_pinned_version_is_judged_on_its_own_rows(
     v2 = monitor("models:/churn@champion", window="1h", store=False)
     assert v2.model is not None and v2.model["version"] == 2
     assert v2.window["rows"] == SMALL.after_swap
+
+
+def test_per_feature_methods_and_thresholds_come_from_the_workspace_config(
+    loop: QuickstartSummary, in_workspace: Path
+) -> None:
+    from shipyard.core.errors import ConfigError
+    from shipyard.monitor import monitor
+    from shipyard.monitor._config import load_monitor_config
+
+    config = load_monitor_config(
+        {"methods": {"contract": "psi"}, "thresholds": {"monthly_charges": 5.0, "ghost": 1.0}}
+    )
+    current = churn_table(1500, seed=5, shifted=True).drop(columns="churned")
+    result = monitor("models:/churn/1", current=current, config=config, store=False)
+    assert result.drift is not None
+    assert result.drift["contract"].method.value == "psi" and result.drift["contract"].drifted
+    charges = result.drift["monthly_charges"]
+    assert charges.threshold == 5.0 and not charges.drifted  # a shift of ~1.2 sd, under 5
+    assert set(result.drifted_columns) == {"contract", "support_calls"}
+    with pytest.raises(ConfigError, match="unknown drift method"):
+        load_monitor_config({"methods": {"contract": "vibes"}})

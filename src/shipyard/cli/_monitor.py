@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from shipyard.cli._output import fmt_ms, fmt_value, print_json, print_table
-
-if TYPE_CHECKING:
-    from shipyard.monitor import MonitorResult
 
 __all__ = ["app"]
 
@@ -76,7 +73,7 @@ def run(
     if as_json:
         print_json(result.to_dict())
     else:
-        _print_result(result)
+        _print_document(result.to_dict())
     if result.alerts:
         raise typer.Exit(1)
 
@@ -189,10 +186,6 @@ def show(
         typer.echo(f"Report: {report}")
 
 
-def _print_result(result: MonitorResult) -> None:
-    _print_document(result.to_dict())
-
-
 def _print_document(doc: dict[str, Any]) -> None:
     model = doc.get("model") or {}
     window = doc.get("window") or {}
@@ -252,23 +245,16 @@ def _print_document(doc: dict[str, Any]) -> None:
 
 
 def _print_performance(performance: dict[str, Any] | None) -> None:
+    from shipyard.monitor._store import HEADLINE_METRICS
+
     if not performance:
         return
-    sections = [
-        (label, performance.get(key) or {})
-        for label, key in (
-            ("reference", "reference"),
-            ("realized", "realized"),
-            ("estimated", "estimated"),
-        )
-    ]
-    metrics = [
-        m for m in ("roc_auc", "accuracy", "f1", "rmse", "mae") if any(m in s for _, s in sections)
-    ]
+    sections = {key: performance.get(key) or {} for key in ("reference", "realized", "estimated")}
+    metrics = [m for m in HEADLINE_METRICS if any(m in s for s in sections.values())]
     if not metrics:
         return
     print_table(
         "Performance",
         ["", *metrics],
-        [[label, *(fmt_value(s.get(m)) for m in metrics)] for label, s in sections if s],
+        [[label, *(fmt_value(s.get(m)) for m in metrics)] for label, s in sections.items() if s],
     )

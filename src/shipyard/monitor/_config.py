@@ -260,6 +260,23 @@ class MonitorConfig(_Section):
     alerts: tuple[Rule, ...] = ()
     sinks: tuple[SinkConfig, ...] = (LogSinkConfig(),)
     retrain: RetrainPolicy | None = None
+    # Per feature: the drift method judging it (ks, psi, wasserstein, jensenshannon, chisquare)
+    # and its threshold, as detect_drift takes them; a feature not named keeps the defaults.
+    methods: dict[str, str] = Field(default_factory=dict)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, methods: dict[str, str]) -> dict[str, str]:
+        from shipyard.monitor._drift import DriftMethod
+
+        allowed = {m.value for m in DriftMethod}
+        wrong = {feature: m for feature, m in methods.items() if m not in allowed}
+        if wrong:
+            raise ValueError(
+                f"unknown drift method(s) {wrong}; allowed: {', '.join(sorted(allowed))}"
+            )
+        return methods
 
     @model_validator(mode="after")
     def _consistent(self) -> MonitorConfig:

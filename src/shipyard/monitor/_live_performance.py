@@ -82,10 +82,12 @@ def _calibration(ref: Reference) -> Calibration | None:
 
 
 def _summary(report: PerformanceReport) -> dict[str, Any]:
+    from shipyard.evaluation._records import json_number
+
     return {
-        **report.to_dict()["metrics"],
+        **{name: json_number(value) for name, value in report.metrics.items()},
         "n_labeled": report.n_labeled,
-        "label_coverage": report.to_dict()["label_coverage"],
+        "label_coverage": json_number(report.label_coverage),
     }
 
 

@@ -70,25 +70,25 @@ def monitor(
     registry = registry_service()
     version, logged, deployment = _current_side(registry, target, deployment, span, current)
     ref = model_reference(registry, version, reference)
+    if current is not None:
+        target_kind, frame = "dataset", _frame_of(current)
+    else:
+        assert logged is not None
+        target_kind = "model" if target.startswith("models:/") else "deployment"
+        frame = logged.inputs.to_pandas()
 
     result = MonitorResult(
         target=target,
-        target_kind="deployment" if not target.startswith("models:/") else "model",
+        target_kind=target_kind,
         model={"name": version.name, "version": version.version, "uri": version.uri},
         reference=ref.to_dict(),
-        window=_window_dict(span, logged, current),
+        window=_window_dict(span, logged, current, len(frame)),
         started_at=started.isoformat(timespec="seconds"),
     )
-    if current is not None:
-        result.target_kind = "dataset"
-        frame = _frame_of(current)
-    else:
-        assert logged is not None
-        frame = logged.inputs.to_pandas()
     if len(frame) == 0:
         result.notes.append(f"No predictions were logged for {deployment!r} in the window.")
     else:
-        _measure(result, ref, frame, logged, deployment, registry)
+        _measure(result, ref, frame, logged, deployment, config)
     _judge(result, config)
     result.duration_s = round(time.perf_counter() - clock, 3)
     if store:
@@ -139,7 +139,7 @@ def _measure(
     frame: pd.DataFrame,
     logged: LoggedWindow | None,
     deployment: str,
-    registry: RegistryService,
+    config: MonitorConfig,
 ) -> None:
     columns = [c for c in ref.inputs if c in frame.columns]
     if not columns:
@@ -150,7 +150,13 @@ def _measure(
     missing = [c for c in ref.inputs if c not in frame.columns]
     if missing:
         result.notes.append(f"Inputs missing from the current data: {', '.join(missing)}.")
-    result.drift = detect_drift(ref.drift_reference, frame, columns=columns)
+    result.drift = detect_drift(
+        ref.drift_reference,
+        frame,
+        columns=columns,
+        methods={c: m for c, m in config.methods.items() if c in columns},
+        thresholds={c: t for c, t in config.thresholds.items() if c in columns},
+    )
     if ref.schema is not None:
         import pyarrow as pa
 
@@ -218,10 +224,12 @@ def _frame_of(current: Any) -> pd.DataFrame:
     )
 
 
-def _window_dict(span: Window, logged: LoggedWindow | None, current: Any) -> dict[str, Any]:
+def _window_dict(
+    span: Window, logged: LoggedWindow | None, current: Any, rows: int
+) -> dict[str, Any]:
     if current is not None:
         label = current if isinstance(current, str) else "a DataFrame"
-        return {"spec": f"dataset {label}", "since": None, "until": None, "rows": None}
+        return {"spec": f"dataset {label}", "since": None, "until": None, "rows": rows}
     assert logged is not None
     return {
         "spec": span.describe(),

@@ -71,21 +71,21 @@ def retrain_on_alert(result: MonitorResult, policy: RetrainPolicy) -> dict[str, 
         "monitor_run_id": result.id,
         "alerts": matching,
         "champion_version": result.model["version"],
-        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "started_at": _now(),
         "steps": [],
     }
+    registry = registry_service()
     with Run(service, record) as run:
         try:
-            _run_chain(chain, policy, registry_service(), run, result.window.get("since"))
-        except ShipyardError as exc:
-            chain["status"], chain["reason"] = "failed", f"{type(exc).__name__}: {exc}"
+            _run_chain(chain, policy, registry, run, result.window.get("since"))
         except Exception as exc:  # a user's pipeline may raise anything: record, never crash
             chain["status"], chain["reason"] = "failed", f"{type(exc).__name__}: {exc}"
-            _log.exception("Retraining %s failed", name)
-        chain["ended_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+            if not isinstance(exc, ShipyardError):
+                _log.exception("Retraining %s failed", name)
+        chain["ended_at"] = _now()
         run.set_tags({"chain.status": chain["status"]})
         run.log_artifact(json.dumps(chain, indent=1).encode(), CHAIN_FILE)
-    registry_service().record_event(
+    registry.record_event(
         name,
         chain.get("new_version"),
         "retrain",
@@ -151,8 +151,7 @@ def _run_chain(
 
 
 def _step(chain: dict[str, Any], run: Run, step: str, status: str, **links: Any) -> None:
-    at = datetime.now(UTC).isoformat(timespec="seconds")
-    chain["steps"].append({"step": step, "status": status, "at": at, **links})
+    chain["steps"].append({"step": step, "status": status, "at": _now(), **links})
     run.set_tags({f"chain.{step}": status, **{f"chain.{k}": str(v) for k, v in links.items()}})
 
 
@@ -199,12 +198,12 @@ def _served_versions(answer: Any, name: str) -> set[int]:
 def _held_back(name: str, policy: RetrainPolicy) -> str | None:
     """Why retraining must wait (cooldown, daily maximum), or None."""
     now = int(time.time() * 1000)
-    recent = [run for run in list_retrains(name) if run.start_ms > now - _DAY_MS]
-    if recent and policy.cooldown is not None:
-        last = max(run.start_ms for run in recent)
-        wait_ms = last + policy.cooldown.total_seconds() * 1000 - now
-        if wait_ms > 0:
+    chains = list_retrains(name)
+    if chains and policy.cooldown is not None:  # newest first; a cooldown may exceed a day
+        last = chains[0].start_ms
+        if last + policy.cooldown.total_seconds() * 1000 > now:
             return f"cooldown: the last retraining started {(now - last) / 1000:.0f}s ago"
+    recent = [run for run in chains if run.start_ms > now - _DAY_MS]
     if len(recent) >= policy.max_per_day:
         return f"at most {policy.max_per_day} retraining(s) a day, {len(recent)} in the last 24h"
     return None

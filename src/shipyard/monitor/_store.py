@@ -43,6 +43,8 @@ TARGET_TAG = "monitor.target"
 STATUS_TAG = "monitor.status"
 KIND_TAG = "monitor.kind"
 ALERTS_TAG = "monitor.alerts"
+# The performance metrics a report's history and `shipyard monitor show` put side by side.
+HEADLINE_METRICS = ("roc_auc", "accuracy", "f1", "rmse", "mae")
 _HISTORY = 50
 _METRIC_KEY = re.compile(r"[\w][\w\-. /:]{0,239}")
 _log = logging.getLogger("shipyard.monitor")
@@ -222,7 +224,7 @@ def history(target: str, limit: int = _HISTORY) -> list[dict[str, Any]]:
         performance = {
             key: value
             for key, value in run.metrics.items()
-            if key.split("estimated_")[-1] in ("roc_auc", "accuracy", "f1", "rmse", "mae")
+            if key.removeprefix("estimated_") in HEADLINE_METRICS
         }
         points.append(
             {

@@ -35,10 +35,11 @@ if TYPE_CHECKING:
     import pandas as pd
     from rich.console import Console
 
-__all__ = ["QuickstartSummary", "Sizes", "run_quickstart"]
+__all__ = ["QuickstartSummary", "Sizes", "run_quickstart", "workspace_environment"]
 
 _MARKER = ".shipyard-quickstart"
 _BATCH = 50  # rows per request
+_WORKSPACE_ENV = ("SHIPYARD_HOME", "SHIPYARD_DB_URL", "SHIPYARD_ARTIFACTS")
 
 
 @dataclass(frozen=True)
@@ -84,26 +85,34 @@ def run_quickstart(
     started = time.perf_counter()
     summary = QuickstartSummary(root)
     port = _free_port()
-    previous = {key: os.environ.get(key) for key in ("SHIPYARD_HOME", "SHIPYARD_DB_URL")}
-    os.environ["SHIPYARD_HOME"] = str(root)
-    os.environ.pop("SHIPYARD_DB_URL", None)
-    os.environ.pop("SHIPYARD_ARTIFACTS", None)
-    cwd = Path.cwd()
-    os.chdir(root)  # the pipeline module and its relative data paths live here
-    try:
-        _loop(root, port, sizes, seed, summary, _Steps(console))
-    finally:
-        os.chdir(cwd)
-        from shipyard.tracking import close_workspaces
+    with workspace_environment(root):
+        cwd = Path.cwd()
+        os.chdir(root)  # the pipeline module and its relative data paths live here
+        try:
+            _loop(root, port, sizes, seed, summary, _Steps(console))
+        finally:
+            os.chdir(cwd)
+    summary.seconds = time.perf_counter() - started
+    return summary
 
+
+@contextmanager
+def workspace_environment(root: Path) -> Iterator[None]:
+    """Point Shipyard at the workspace ``root`` (its own database and artifacts) inside the
+    block; after it, close the workspaces opened meanwhile and restore the environment."""
+    from shipyard.tracking import close_workspaces
+
+    previous = {key: os.environ.pop(key, None) for key in _WORKSPACE_ENV}
+    os.environ["SHIPYARD_HOME"] = str(root)
+    try:
+        yield
+    finally:
         close_workspaces()
         for key, value in previous.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    summary.seconds = time.perf_counter() - started
-    return summary
 
 
 def _loop(
