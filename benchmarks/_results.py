@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Generic, Protocol, TypeVar
@@ -25,6 +25,7 @@ __all__ = [
     "BenchmarkError",
     "Findings",
     "Run",
+    "Verdicts",
     "begin",
     "console",
     "heading",
@@ -34,6 +35,7 @@ __all__ = [
     "machine_basics",
     "markdown_table",
     "one_line",
+    "over",
     "parse_args",
     "print_table",
     "proc_field",
@@ -133,6 +135,36 @@ def begin(script: str, args: argparse.Namespace, ensure: Callable[[], Peer]) -> 
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
     return Run(Path(script), args, peer, started, load_at_start)
+
+
+# -- figures and targets ---------------------------------------------------------------------
+def over(numerator: float | None, denominator: float | None) -> float | None:
+    """``numerator / denominator``; None when either is missing or the denominator is 0."""
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+@dataclass
+class Verdicts:
+    """Each target's verdict: met, MISSED (or not settled, for a lower bound) or not measured,
+    with its figure."""
+
+    lines: dict[str, str] = field(default_factory=dict)
+
+    def add(
+        self,
+        key: str,
+        words: str,
+        value: float | None,
+        met: bool,
+        shown_value: str,
+        lower_bound: bool = False,
+    ) -> str:
+        missed = "not settled (a lower bound)" if lower_bound else "MISSED"
+        state = "not measured" if value is None else ("met" if met else missed)
+        self.lines[key] = f"{words}: {state}" + (f" ({shown_value})" if value is not None else "")
+        return state
 
 
 # -- tables -----------------------------------------------------------------------------------

@@ -47,7 +47,7 @@ from _drift_workers import (
     SWAPPED_CATEGORIES,
     Config,
 )
-from _results import BenchmarkError, console, shown
+from _results import BenchmarkError, Verdicts, console, over, shown
 
 from tracking import fresh_peer_venv, git_revision, json_answer, peer_has_torch, pip_install
 
@@ -341,12 +341,6 @@ def median_of(results: Results, rows: int, tool: str, key: str) -> float | None:
     return statistics.median(answer[key] for answer in answers) if answers else None
 
 
-def over(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
-
-
 def ratio_text(ratio: float | None, at_least: bool = False) -> str:
     if ratio is None:
         return "-"
@@ -364,18 +358,6 @@ def time_cell(results: Results, rows: int, tool: str) -> str:
     seconds = statistics.median(answer["seconds"] for answer in answers)
     spread = f" (median of {len(answers)})" if len(answers) > 1 else ""
     return f"{seconds:,.3f} s{spread}"
-
-
-@dataclass
-class Verdicts:
-    """Each target's verdict at TARGET_ROWS: met, MISSED or not measured, with its figure."""
-
-    lines: dict[str, str] = field(default_factory=dict)
-
-    def add(self, key: str, words: str, ratio: float | None, met: bool, shown_ratio: str) -> str:
-        state = "not measured" if ratio is None else ("met" if met else "MISSED")
-        self.lines[key] = f"{words}: {state}" + (f" ({shown_ratio})" if ratio is not None else "")
-        return state
 
 
 def time_rows(results: Results, sizes: Sizes, verdicts: Verdicts) -> list[Row]:

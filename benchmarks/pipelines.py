@@ -40,7 +40,7 @@ from typing import Any
 
 import _results as shared
 from _pipelines_workers import PIPELINE, RESULT_PREFIX, write_flows
-from _results import BenchmarkError, console, shown
+from _results import BenchmarkError, console, over, shown
 
 from tracking import NO_TORCH_CONSTRAINT, git_revision, peer_has_torch, pip_install, ratio_cell
 
@@ -345,12 +345,6 @@ def per_step(results: Results, mode: str, sizes: Sizes) -> float | None:
     if long is None or short is None:
         return None
     return (long - short) / (sizes.steps - 1)
-
-
-def over(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
 
 
 def seconds_cell(seconds: float | None, bounded: bool = False) -> str:

@@ -31,7 +31,7 @@ from typing import Any
 
 import _results as shared
 from _registry_workers import Config
-from _results import console, shown
+from _results import console, over, shown
 
 from tracking import Results, attempt, ensure_mlflow_peer, git_revision, json_answer, ratio_cell
 
@@ -198,12 +198,6 @@ SERVING_HEADERS = (
     "MLflow / ONNX",
     "target",
 )
-
-
-def over(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or not denominator:
-        return None
-    return numerator / denominator
 
 
 def verdict(ratio: float | None, met: bool) -> str:

@@ -37,7 +37,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import _results as shared
-from _results import BenchmarkError, console, shown
+from _results import BenchmarkError, Verdicts, console, over, shown
 from _ui_workers import (
     EXPERIMENT,
     FILTER_BELOW,
@@ -491,31 +491,8 @@ def time_cell(results: Results, runs: int, key: str) -> str:
     return f"{found.p50:,.1f} ms (p95 {found.p95:,.1f})"
 
 
-def ratio(numerator: float | None, denominator: float | None) -> float | None:
-    return None if numerator is None or not denominator else numerator / denominator
-
-
 def ratio_text(value: float | None, at_least: bool = False) -> str:
     return "-" if value is None else f"{'> ' if at_least else ''}{value:,.1f}x"
-
-
-@dataclass
-class Verdicts:
-    lines: dict[str, str] = field(default_factory=dict)
-
-    def add(
-        self,
-        key: str,
-        words: str,
-        value: float | None,
-        met: bool,
-        shown_value: str,
-        lower_bound: bool = False,
-    ) -> str:
-        missed = "not settled (a lower bound)" if lower_bound else "MISSED"
-        state = "not measured" if value is None else ("met" if met else missed)
-        self.lines[key] = f"{words}: {state}" + (f" ({shown_value})" if value is not None else "")
-        return state
 
 
 def table_rows(results: Results, sizes: Sizes, verdicts: Verdicts) -> list[Row]:
@@ -527,8 +504,8 @@ def table_rows(results: Results, sizes: Sizes, verdicts: Verdicts) -> list[Row]:
             at_least = theirs is None and bound is not None
             if at_least:
                 theirs = 1000 * (bound or 0)  # a lower bound: the ratios are too
-            page_ratio = ratio(theirs, results.p50(runs, page))
-            api_ratio = ratio(theirs, results.p50(runs, api))
+            page_ratio = over(theirs, results.p50(runs, page))
+            api_ratio = over(theirs, results.p50(runs, api))
             targets = "-"
             if runs == TARGET_RUNS and query == "latest":
                 page_ms = results.p50(runs, page)
@@ -664,7 +641,7 @@ def add_plan_notes(results: Results, sizes: Sizes) -> None:
                     "square of the runs."
                 )
     filtered = results.plans.get("shipyard", {}).get("filtered", {})
-    slower = ratio(results.p50(runs, "api_filtered"), results.p50(runs, "api"))
+    slower = over(results.p50(runs, "api_filtered"), results.p50(runs, "api"))
     if filtered.get("sql") and slower is not None and slower >= 5:
         results.notes.append(
             f"Shipyard's runs API takes {slower:.0f}x longer filtered + sorted than newest "

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -133,9 +133,6 @@ class RunningServer(InThreadServer):
             failure="the test server did not become ready",
         )
 
-    def start(self, ready_timeout: float = 60.0) -> Self:
-        return super().start(ready_timeout)
-
 
 ServeApp = Callable[..., RunningServer]
 
@@ -150,7 +147,7 @@ def serve_app(workspace_env: Models) -> Iterator[ServeApp]:
     def start(config: dict[str, Any] | ServeConfig, *, token: str | None = None) -> RunningServer:
         if isinstance(config, dict):
             config = ServeConfig.parse(config, source="test")
-        server = RunningServer(build_app(config, token=token)).start()
+        server = RunningServer(build_app(config, token=token)).start(timeout=60.0)
         started.append(server)
         return server
 

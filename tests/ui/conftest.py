@@ -37,16 +37,12 @@ class Seeded:
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     from rich.console import Console
 
-    from shipyard.solutions.quickstart import Sizes, run_quickstart
-    from shipyard.tracking import close_workspaces
+    from shipyard.solutions.quickstart import Sizes, run_quickstart, workspace_environment
 
     root = tmp_path_factory.mktemp("ui") / "ws"
     sizes = Sizes(train=3000, holdout=800, before_shift=500, after_shift=1500, after_swap=500)
     summary = run_quickstart(root, sizes=sizes, seed=11, console=Console(quiet=True))
-    previous = {k: os.environ.get(k) for k in ("SHIPYARD_HOME", "SHIPYARD_DB_URL")}
-    os.environ["SHIPYARD_HOME"] = str(root)
-    os.environ.pop("SHIPYARD_DB_URL", None)
-    try:
+    with workspace_environment(root):
         hostile, compare, image = _hand_made_runs()
         yield Seeded(
             root,
@@ -56,13 +52,6 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
             summary.monitor_after,
             summary.retrain.get("id"),
         )
-    finally:
-        close_workspaces()
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _hand_made_runs() -> tuple[str, tuple[str, str], str]:

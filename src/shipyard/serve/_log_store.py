@@ -86,11 +86,10 @@ class PartStore:
         try:
             found = []
             for folder in sorted(self._ls(f"{self.root}/{kind}", folders_only=True)):
-                name = folder.rstrip("/").rsplit("/", 1)[-1]
-                if DEPLOYMENT_NAME.fullmatch(name):
-                    days = self._days(folder)
-                    if days:
-                        found.append((name, days[-1][0]))
+                name = _name(folder)
+                days = self._days(folder) if DEPLOYMENT_NAME.fullmatch(name) else []
+                if days:
+                    found.append((name, days[-1][0]))
             return found
         except Exception as exc:
             raise self.failure(f"list the deployments of the {kind} log", exc) from exc
@@ -121,7 +120,7 @@ class PartStore:
             paths.extend(
                 path
                 for path in sorted(self._ls(sub))
-                if path.rsplit("/", 1)[-1].startswith("part-") and path.endswith(".parquet")
+                if _name(path).startswith("part-") and path.endswith(".parquet")
             )
         return paths
 
@@ -129,7 +128,7 @@ class PartStore:
         """The ``date=YYYY-MM-DD`` folders under ``folder``, oldest first."""
         days = []
         for sub in self._ls(folder, folders_only=True):
-            name = sub.rstrip("/").rsplit("/", 1)[-1]
+            name = _name(sub)
             if name.startswith("date="):
                 try:
                     days.append((date.fromisoformat(name.removeprefix("date=")), sub))
@@ -138,6 +137,8 @@ class PartStore:
         return sorted(days)
 
     def _ls(self, folder: str, *, folders_only: bool = False) -> list[str]:
+        """The entries of ``folder`` (only its sub-folders with ``folders_only``: a stray file
+        named like a day or a deployment is not one)."""
         # Other replicas write too, so a listing cached by fsspec (s3fs, gcsfs) is never trusted.
         self.fs.invalidate_cache(folder)
         try:
@@ -175,6 +176,11 @@ class PartStore:
                 wanted = None if columns is None else [c for c in columns if c in present]
                 table = part.read(columns=wanted)
                 yield table if condition is None else table.filter(condition)
+
+
+def _name(path: str) -> str:
+    """The last part of a listed path (folders may end in ``/`` on object stores)."""
+    return path.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _path_value(contents: dict[str, bytes], path: str) -> bytes:

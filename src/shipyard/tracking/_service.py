@@ -302,33 +302,13 @@ class TrackingService(ArtifactsMixin):
         """The histories of several runs and metrics in one read, as :meth:`metric_history` gives
         each: ``(run_id, key)`` to points ordered by step. Run ids are resolved (prefixes too);
         ``keys`` None is every metric; a pair with no value logged is absent."""
-        ids = list(dict.fromkeys(self.resolve_run_id(i) for i in run_ids))
-        wanted = None if keys is None else list(dict.fromkeys(keys))
-        columns = metric_chunks.c
-        found: dict[tuple[str, str], list[tuple[bytes, bytes, bytes]]] = {}
-        if not ids or wanted == []:
-            return {}
-
-        def work(conn: Connection) -> None:
-            for id_chunk in chunked(ids):
-                for key_chunk in [None] if wanted is None else chunked(wanted):
-                    query = (
-                        sa.select(
-                            columns.run_id,
-                            columns.key,
-                            columns.steps,
-                            columns.timestamps,
-                            columns["values"],
-                        )
-                        .where(columns.run_id.in_(id_chunk))
-                        .order_by(columns.id)
-                    )
-                    if key_chunk is not None:
-                        query = query.where(columns.key.in_(key_chunk))
-                    for run_id, key, steps, stamps, values in conn.execute(query):
-                        found.setdefault((run_id, key), []).append((steps, stamps, values))
-
-        self.store.db.read(work)
+        c = metric_chunks.c
+        rows = self._metric_rows(
+            run_ids, keys, [c.steps, c.timestamps, c["values"]], lambda q: q.order_by(c.id)
+        )
+        found: dict[tuple[str, str], list[Sequence[bytes]]] = {}
+        for run_id, key, *chunk in rows:
+            found.setdefault((run_id, key), []).append(chunk)
         return {pair: _history(chunks) for pair, chunks in found.items()}
 
     def metric_counts(
@@ -336,28 +316,39 @@ class TrackingService(ArtifactsMixin):
     ) -> dict[tuple[str, str], int]:
         """How many values each run logged for each metric, without reading the values: what a
         page needs to pick the metrics worth a chart before it reads their histories."""
+        c = metric_chunks.c
+        rows = self._metric_rows(
+            run_ids, keys, [sa.func.sum(c.count)], lambda q: q.group_by(c.run_id, c.key)
+        )
+        return {(run_id, key): int(count or 0) for run_id, key, count in rows}
+
+    def _metric_rows(
+        self,
+        run_ids: Sequence[str],
+        keys: Sequence[str] | None,
+        columns: Sequence[Any],
+        finish: Callable[[sa.Select[Any]], sa.Select[Any]],
+    ) -> list[Any]:
+        """``(run_id, key, *columns)`` rows of the metric chunks of ``run_ids`` (resolved) and
+        ``keys`` (None: all), ``finish`` ordering or grouping each query; one read, in chunks of
+        ids and keys that a database's parameter limit allows."""
         ids = list(dict.fromkeys(self.resolve_run_id(i) for i in run_ids))
         wanted = None if keys is None else list(dict.fromkeys(keys))
-        columns = metric_chunks.c
-        counts: dict[tuple[str, str], int] = {}
         if not ids or wanted == []:
-            return counts
+            return []
+        c = metric_chunks.c
 
-        def work(conn: Connection) -> None:
+        def work(conn: Connection) -> list[Any]:
+            rows: list[Any] = []
             for id_chunk in chunked(ids):
                 for key_chunk in [None] if wanted is None else chunked(wanted):
-                    query = (
-                        sa.select(columns.run_id, columns.key, sa.func.sum(columns.count))
-                        .where(columns.run_id.in_(id_chunk))
-                        .group_by(columns.run_id, columns.key)
-                    )
+                    query = sa.select(c.run_id, c.key, *columns).where(c.run_id.in_(id_chunk))
                     if key_chunk is not None:
-                        query = query.where(columns.key.in_(key_chunk))
-                    for run_id, key, count in conn.execute(query):
-                        counts[(run_id, key)] = int(count or 0)
+                        query = query.where(c.key.in_(key_chunk))
+                    rows.extend(conn.execute(finish(query)))
+            return rows
 
-        self.store.db.read(work)
-        return counts
+        return list(self.store.db.read(work))
 
     def latest_runs_by_tag(
         self, experiment: str, tag_key: str, with_tags: Mapping[str, str] | None = None

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from shipyard.core.errors import InvalidInput, NotFound
+from shipyard.ui._api_monitor import DAY_MS, day_start_ms
 from shipyard.ui._security import require_action_auth
 
 if TYPE_CHECKING:
@@ -218,21 +219,18 @@ def deployments_of(name: str) -> list[dict[str, Any]]:
 
 def _logged_models(deployment: str, day: str) -> list[dict[str, Any]]:
     """Each (model, version, variant, role) of one day of the log, with its newest ``ts``."""
-    from datetime import date
-
     from shipyard.core.config import resolve_settings
     from shipyard.serve import read_inference_log
 
-    try:
-        start = (date.fromisoformat(day) - date(1970, 1, 1)).days * 86_400_000
-    except ValueError:  # not a day the log wrote
+    start = day_start_ms(day)
+    if start is None:  # not a day the log wrote
         return []
     keys = ["model_name", "model_version", "variant", "role"]
     table = read_inference_log(
         resolve_settings().artifacts,
         deployment,
         since=start,
-        until=start + 86_400_000,
+        until=start + DAY_MS,
         columns=keys,
     )
     if not table.num_rows:
@@ -351,8 +349,7 @@ def promote_version(
 
     alias, reason = check_alias(alias), _reason(reason)
     moved = promote(name, version, alias, force=force, reason=reason)
-    message = f"{moved.name}@{alias} now points at version {moved.version}."
-    return {"model": moved.name, "alias": alias, "version": moved.version, "message": message}
+    return _alias_moved(moved, alias, "now points at version")
 
 
 def roll_back(name: str, alias: str, reason: str | None) -> dict[str, Any]:
@@ -361,7 +358,11 @@ def roll_back(name: str, alias: str, reason: str | None) -> dict[str, Any]:
 
     alias = check_alias(alias)
     moved = rollback(name, alias, reason=_reason(reason))
-    message = f"{moved.name}@{alias} rolled back to version {moved.version}."
+    return _alias_moved(moved, alias, "rolled back to version")
+
+
+def _alias_moved(moved: ModelVersion, alias: str, how: str) -> dict[str, Any]:
+    message = f"{moved.name}@{alias} {how} {moved.version}."
     return {"model": moved.name, "alias": alias, "version": moved.version, "message": message}
 
 

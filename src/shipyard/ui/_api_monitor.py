@@ -13,21 +13,28 @@ import json
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 
 from shipyard.core.errors import NotFound, ShipyardError
 from shipyard.ui._api_overview import deployments_seen, open_alerts
+from shipyard.ui._api_runs import finite
 from shipyard.ui._state import state_of
 
+if TYPE_CHECKING:
+    from shipyard.tracking import RunRecord
+
 __all__ = [
+    "DAY_MS",
     "SERVERS_ENV",
+    "day_start_ms",
     "deployment",
     "deployments",
     "histogram_quantile",
     "monitor_run",
     "monitoring_runs",
+    "monitoring_summary",
     "retrains",
     "router",
     "server_metrics",
@@ -39,7 +46,7 @@ router = APIRouter()
 SERVERS_ENV = "SHIPYARD_UI_SERVERS"
 SERVER_TIMEOUT_S = 1.0
 SWAPS_SHOWN = 20
-_DAY_MS = 86_400_000
+DAY_MS = 86_400_000
 LOG_DAYS = 7  # how much of the inference log a deployment page summarizes
 
 
@@ -272,29 +279,37 @@ def histogram_quantile(q: float, buckets: list[tuple[float, float]]) -> float | 
     return lower
 
 
+def day_start_ms(day: str) -> int | None:
+    """The epoch ms at which an inference log day (``YYYY-MM-DD``, UTC) starts; ``None`` for
+    what is not a day."""
+    from datetime import date
+
+    try:
+        return (date.fromisoformat(day) - date(1970, 1, 1)).days * DAY_MS
+    except ValueError:
+        return None
+
+
 def logged_versions(name: str, day: str | None) -> dict[str, Any]:
     """Rows, requests and latency per model version over the last :data:`LOG_DAYS` days ``name``
     logged (up to its newest day ``day``), reading only the columns a summary needs."""
     if day is None:
         return {"day": None, "model": None, "rows": 0, "versions": []}
-    from datetime import date
-
+    start = day_start_ms(day)
+    if start is None:  # not a day the log wrote: nothing to read
+        return {"day": None, "model": None, "rows": 0, "versions": []}
     import pyarrow as pa
     import pyarrow.compute as pc
 
     from shipyard.core.config import resolve_settings
     from shipyard.serve import read_inference_log
 
-    try:
-        start = (date.fromisoformat(day) - date(1970, 1, 1)).days * _DAY_MS
-    except ValueError:  # not a day the log wrote: nothing to read
-        return {"day": None, "model": None, "rows": 0, "versions": []}
     columns = ["row", "request_id", "model_name", "model_version", "variant", "latency_ms"]
     table = read_inference_log(
         resolve_settings().artifacts,
         name,
-        since=start - (LOG_DAYS - 1) * _DAY_MS,
-        until=start + _DAY_MS,
+        since=start - (LOG_DAYS - 1) * DAY_MS,
+        until=start + DAY_MS,
         columns=columns,
     )
     table = table.select(["ts", *columns])
@@ -374,10 +389,17 @@ def monitoring_runs(
     """Each monitor run's verdict and headline numbers (drift share, drifted features, the
     statistic of every feature, alerts), the thresholds drift is judged against, every target
     monitored with its latest run (however old), and the targets alerting now."""
-    from shipyard.monitor import latest_monitor_runs, list_monitor_runs
+    from shipyard.monitor import latest_monitor_runs
+
+    return monitoring_summary(target, limit, latest_monitor_runs())
+
+
+def monitoring_summary(target: str | None, limit: int, newest: list[RunRecord]) -> dict[str, Any]:
+    """:func:`monitoring_runs` with the latest run of each target (``newest``:
+    :func:`shipyard.monitor.latest_monitor_runs`) read by the caller already."""
+    from shipyard.monitor import list_monitor_runs
 
     runs = [_run_row(run) for run in list_monitor_runs(target or None, limit)]
-    newest = latest_monitor_runs()
     latest = [_run_row(run) for run in newest]
     return {
         "target": target or None,
@@ -491,15 +513,3 @@ def retrains(
             }
         )
     return {"retrains": chains}
-
-
-def finite(value: Any) -> Any:
-    """``value`` with NaN and infinities as ``None``: stored JSON may hold them (an undefined
-    metric), strict JSON may not."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [finite(item) for item in value]
-    return value

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 
+from shipyard.ui._api_runs import experiment_row
+
 if TYPE_CHECKING:
     from shipyard.tracking import RunRecord
 
@@ -26,9 +28,7 @@ def overview() -> dict[str, Any]:
     recent = tracking.search_runs(None, None, ["start_time desc"], RECENT_RUNS).runs
     models = registry_service().list_models()
     return {
-        "experiments": [
-            {"name": e.name, "runs": e.run_count, "created_ms": e.created_ms} for e in experiments
-        ],
+        "experiments": [experiment_row(e) for e in experiments],
         "recent_runs": [
             {
                 "id": r.id,

@@ -20,12 +20,23 @@ from shipyard.core.errors import InvalidInput, NotFound
 from shipyard.models._ref import MODEL_META_FILE
 
 if TYPE_CHECKING:
-    from shipyard.tracking import ArtifactRecord, MetricPoint, RunRecord, TrackingService
+    from shipyard.data import DatasetVersion
+    from shipyard.tracking import (
+        ArtifactRecord,
+        ExperimentRecord,
+        MetricPoint,
+        RunRecord,
+        TrackingService,
+    )
 
 __all__ = [
     "artifact",
     "compare",
+    "content_disposition",
+    "dataset_input",
+    "experiment_row",
     "experiments",
+    "finite",
     "metric_history",
     "router",
     "run_artifacts",
@@ -63,9 +74,16 @@ IDS_HELP = f"Run ids or prefixes, repeated or comma-separated (2 to {MAX_COMPARE
 ORDER_HELP = "Sort key with optional asc/desc, e.g. 'metrics.auc desc'; repeat for ties."
 
 
-def finite(value: float | None) -> float | None:
-    """JSON has no NaN or infinity: a missing or undefined value is null."""
-    return None if value is None or not math.isfinite(value) else value
+def finite(value: Any) -> Any:
+    """``value`` with NaN and infinities as ``None``, in dicts and lists too: stored numbers
+    may hold them (an undefined metric), strict JSON may not."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return value
 
 
 def run_summary(run: RunRecord) -> dict[str, Any]:
@@ -80,7 +98,7 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
         "duration": run.duration_s,
         "parent_id": run.parent_id,
         "params": run.params,
-        "metrics": {key: finite(value) for key, value in run.metrics.items()},
+        "metrics": finite(run.metrics),
         "tags": run.tags,
     }
 
@@ -89,10 +107,15 @@ def run_summary(run: RunRecord) -> dict[str, Any]:
 def experiments() -> list[dict[str, Any]]:
     from shipyard.tracking import tracking_service
 
-    return [
-        {"name": e.name, "runs": e.run_count, "created_ms": e.created_ms}
-        for e in tracking_service().list_experiments()
-    ]
+    return [experiment_row(e) for e in tracking_service().list_experiments()]
+
+
+def experiment_row(experiment: ExperimentRecord) -> dict[str, Any]:
+    return {
+        "name": experiment.name,
+        "runs": experiment.run_count,
+        "created_ms": experiment.created_ms,
+    }
 
 
 @router.get("/runs", summary="Search runs: filter, sort and page through them")
@@ -159,15 +182,19 @@ def _datasets_in(run_id: str) -> list[dict[str, Any]]:
     from shipyard.data import dataset_service
 
     return [
-        {
-            "name": version.name,
-            "version": version.version,
-            "ref": version.ref,
-            "context": context,
-            "rows": version.num_rows,
-        }
-        for version, context in dataset_service().run_inputs(run_id)
+        dataset_input(version, context) for version, context in dataset_service().run_inputs(run_id)
     ]
+
+
+def dataset_input(version: DatasetVersion, context: str) -> dict[str, Any]:
+    """A dataset version a run read, as its lineage shows it."""
+    return {
+        "name": version.name,
+        "version": version.version,
+        "ref": version.ref,
+        "context": context,
+        "rows": version.num_rows,
+    }
 
 
 def _models_out(run_id: str, artifact_names: list[str]) -> list[dict[str, Any]]:
@@ -293,7 +320,7 @@ def artifact(
     if content_type.startswith("text/"):
         content_type += "; charset=utf-8"
     headers = {
-        "content-disposition": _disposition("inline" if show else "attachment", path),
+        "content-disposition": content_disposition("inline" if show else "attachment", path),
         "content-security-policy": _HTML_POLICY if kind == "html" else _SANDBOX,
         "x-content-type-options": "nosniff",
         "cache-control": "private, max-age=3600",
@@ -301,7 +328,7 @@ def artifact(
     return Response(data, media_type=content_type, headers=headers)
 
 
-def _disposition(how: str, path: str) -> str:
+def content_disposition(how: str, path: str) -> str:
     """A Content-Disposition with an ASCII fallback and the exact UTF-8 file name."""
     name = path.rsplit("/", 1)[-1]
     plain = re.sub(r"[^A-Za-z0-9._-]", "_", name) or "artifact"
@@ -332,7 +359,7 @@ def compare(
     return {
         "runs": [run_summary(run) for run in runs],
         "params": _rows([run.params for run in runs]),
-        "metrics": _rows([{k: finite(v) for k, v in run.metrics.items()} for run in runs]),
+        "metrics": _rows([finite(run.metrics) for run in runs]),
         "histories": charts,
         "uncharted": uncharted,
     }

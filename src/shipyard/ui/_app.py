@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 
 from shipyard import __version__
 from shipyard.core.errors import InvalidInput, ShipyardError, http_status
+from shipyard.ui._api_monitor import SERVERS_ENV
 from shipyard.ui._guard import HostOriginGuard
 from shipyard.ui._security import SESSION_COOKIE, new_session
 from shipyard.ui._state import UiState
@@ -103,10 +104,8 @@ def create_app(
 
 
 def _server_urls(servers: Iterable[str] | None) -> tuple[str, ...]:
-    from shipyard.core.errors import InvalidInput
-
     if servers is None:
-        servers = [s for s in os.environ.get("SHIPYARD_UI_SERVERS", "").split(",") if s.strip()]
+        servers = [s for s in os.environ.get(SERVERS_ENV, "").split(",") if s.strip()]
     urls = tuple(s.strip().rstrip("/") for s in servers)
     for url in urls:
         if not url.startswith(("http://", "https://")):

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, Path
 
 from shipyard.core.errors import NotFound
+from shipyard.ui._api_runs import dataset_input
 from shipyard.ui._card_scores import (
     date,
     number,
@@ -29,6 +30,7 @@ from shipyard.ui._card_scores import (
 )
 
 if TYPE_CHECKING:
+    from shipyard.data import DatasetVersion
     from shipyard.registry import ModelVersion, RegistryService
     from shipyard.tracking import RunRecord, TrackingService
 
@@ -54,6 +56,7 @@ _SAME = 0.005  # differences below this read as "about the same"
     summary="The model card of one version: its numbers and the plain-words sentences",
 )
 def model_card(name: str, version: Annotated[int, Path(ge=1)]) -> dict[str, Any]:
+    from shipyard.data import dataset_service
     from shipyard.registry import registry_service
 
     registry = registry_service()
@@ -64,8 +67,9 @@ def model_card(name: str, version: Annotated[int, Path(ge=1)]) -> dict[str, Any]
     task = found.tags.get("task") or run.params.get("task") or task_of(frame)
     target = run.params.get("target")
     scores = performance(frame, found.metrics, task, target)
-    features = _features(tracking, found, target)
-    datasets = _datasets(found.run_id)
+    inputs = dataset_service().run_inputs(found.run_id)
+    features = _features(tracking, found, target, inputs)
+    datasets = [_dataset(version, context) for version, context in inputs]
     champion = registry.get_model(name).aliases.get("champion")
     return {
         "model": {
@@ -119,7 +123,10 @@ def _summary(
 
 
 def _features(
-    tracking: TrackingService, found: ModelVersion, target: str | None
+    tracking: TrackingService,
+    found: ModelVersion,
+    target: str | None,
+    inputs: list[tuple[DatasetVersion, str]],
 ) -> list[dict[str, Any]]:
     """The inputs from the model's signature, else from its training data's columns."""
     from shipyard.models._ref import MODEL_META_FILE
@@ -133,9 +140,6 @@ def _features(
         columns = None
     if columns:
         return [_feature(c["name"], c.get("dtype", ""), c.get("categories")) for c in columns]
-    from shipyard.data import dataset_service
-
-    inputs = dataset_service().run_inputs(found.run_id)
     if not inputs:
         return []
     columns = inputs[0][0].schema.columns
@@ -158,22 +162,13 @@ def _feature(name: str, kind: str, categories: Any) -> dict[str, Any]:
     return {"name": name, "label": plain(name), "kind": words}
 
 
-def _datasets(run_id: str) -> list[dict[str, Any]]:
-    from shipyard.data import dataset_service
-
-    return [
-        {
-            "ref": d.ref,
-            "name": d.name,
-            "version": d.version,
-            "rows": d.num_rows,
-            "columns": d.num_columns,
-            "created_ms": d.created_ms,
-            "context": context,
-            "description": d.description,
-        }
-        for d, context in dataset_service().run_inputs(run_id)
-    ]
+def _dataset(version: DatasetVersion, context: str) -> dict[str, Any]:
+    return {
+        **dataset_input(version, context),
+        "columns": version.num_columns,
+        "created_ms": version.created_ms,
+        "description": version.description,
+    }
 
 
 # -- against the version before -------------------------------------------------------------

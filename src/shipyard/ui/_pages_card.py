@@ -13,9 +13,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from shipyard.core.errors import InvalidInput
 from shipyard.monitor._charts import plotly_text
+from shipyard.ui._api_runs import content_disposition
 from shipyard.ui._card import model_card
+from shipyard.ui._pages_data import page_version
 from shipyard.ui._templates import render
 
 __all__ = ["card_charts", "router", "standalone_card"]
@@ -30,7 +31,7 @@ _FONT = {"family": "system-ui, -apple-system, Segoe UI, sans-serif", "size": 13}
 
 @router.get("/models/{name}/versions/{version}/card")
 def card_page(request: Request, name: str, version: str) -> Any:
-    card = model_card(name, _number(version))
+    card = model_card(name, _path_version(version))
     context = {"card": card, "charts": card_charts(card), "standalone": False}
     return render(request, "card.html", context)
 
@@ -38,19 +39,14 @@ def card_page(request: Request, name: str, version: str) -> Any:
 @router.get("/models/{name}/versions/{version}/card.html")
 def card_download(name: str, version: str) -> HTMLResponse:
     """The standalone card as a file to save."""
-    page = standalone_card(name, _number(version))
-    filename = re.sub(r"[^\w.-]+", "-", f"{name}-v{version}-card.html")
-    return HTMLResponse(page, headers={"content-disposition": f'attachment; filename="{filename}"'})
+    page = standalone_card(name, _path_version(version))
+    disposition = content_disposition("attachment", f"{name}-v{version}-card.html")
+    return HTMLResponse(page, headers={"content-disposition": disposition})
 
 
-def _number(version: str) -> int:
+def _path_version(version: str) -> int:
     """The version in a page's path; a mistyped one answers with a page, not JSON."""
-    if version.isascii() and version.isdigit() and int(version) > 0:
-        return int(version)
-    raise InvalidInput(
-        f"A model version is a positive whole number, got {version!r}.",
-        hint="Pick a version on the model's page.",
-    )
+    return page_version(version) or 0
 
 
 def standalone_card(name: str, version: int) -> str:

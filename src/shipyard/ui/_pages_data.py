@@ -56,7 +56,8 @@ def page_version(text: str | None) -> int | None:
     if text.isascii() and text.isdigit() and int(text) > 0:
         return int(text)
     raise InvalidInput(
-        f"A version is a positive integer, got {text!r}.", hint="Pick a version from the table."
+        f"A version is a positive whole number, got {text!r}.",
+        hint="Pick a version from the table.",
     )
 
 

@@ -5,7 +5,6 @@ the distribution overlays are built by the monitor report's own builders, so bot
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -15,10 +14,10 @@ from shipyard.ui._api_monitor import (
     deployment,
     deployments,
     monitor_run,
-    monitoring_runs,
+    monitoring_summary,
     retrains,
 )
-from shipyard.ui._templates import render
+from shipyard.ui._templates import render, when
 
 __all__ = ["router"]
 
@@ -48,11 +47,13 @@ def deployment_page(name: str, request: Request) -> Any:
 def monitoring_page(request: Request, target: str | None = None) -> Any:
     """One target's monitoring (the newest run's target unless ``target`` names one)."""
     from shipyard.monitor import latest_monitor_runs
+    from shipyard.monitor._store import TARGET_TAG
 
-    latest = sorted(latest_monitor_runs(), key=lambda run: -run.start_ms)
-    targets = [run.tags.get("monitor.target", "") for run in latest]
+    newest = latest_monitor_runs()
+    latest = sorted(newest, key=lambda run: -run.start_ms)
+    targets = [run.tags.get(TARGET_TAG, "") for run in latest]
     target = target or (targets[0] if targets else None)
-    data = monitoring_runs(target=target, limit=50) if target else None
+    data = monitoring_summary(target, 50, newest) if target else None
     chains = retrains(model=None, target=target, limit=20)["retrains"] if target else []
     for chain in chains:
         chain["steps"] = chain_steps(chain)
@@ -167,7 +168,7 @@ def drift_charts(
     points = [r for r in reversed(runs) if r.get("drift_share") is not None]
     if not points:
         return []
-    times = [_axis_time(r["start_ms"]) for r in points]
+    times = [when(r["start_ms"]) for r in points]
     alerts = [r for r in points if r["status"] == "alert"]
     share: list[dict[str, Any]] = [
         {
@@ -181,7 +182,7 @@ def drift_charts(
         },
         {
             "type": "scatter",
-            "x": [_axis_time(r["start_ms"]) for r in alerts],
+            "x": [when(r["start_ms"]) for r in alerts],
             "y": [r["drift_share"] for r in alerts],
             "customdata": [r["id"] for r in alerts],
             "name": "alert",
@@ -249,7 +250,3 @@ def _layout_of(y_title: str) -> dict[str, Any]:
         "yaxis": yaxis,
         "font": {"family": "system-ui, sans-serif", "size": 11},
     }
-
-
-def _axis_time(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")

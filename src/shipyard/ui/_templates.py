@@ -10,12 +10,13 @@ from typing import Any
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-__all__ = ["render", "templates"]
+__all__ = ["render", "templates", "when"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def _when(ms: int | float | None) -> str:
+def when(ms: int | float | None) -> str:
+    """Epoch ms as a UTC time, ``-`` for none (also how plotly.js reads a date)."""
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -44,7 +45,7 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(when=_when, number=_number, percent=_percent)
+    env.filters.update(when=when, number=_number, percent=_percent)
     return env
 
 
